@@ -1,0 +1,18 @@
+# The README's two commands: `make demo` and `make test`. Both set everything up first.
+NIXDISK = node dist/src/cli/main.js
+
+.PHONY: setup demo test bench
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	rm -rf result
+	$(NIXDISK) build examples/store-only.nix -o result
+	$(NIXDISK) verify result
+
+test: setup
+	npx vitest run
+
+bench: setup
+	node dist/bench/check-corpus.js
+	node dist/bench/build-store-image.js

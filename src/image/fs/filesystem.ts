@@ -1,0 +1,46 @@
+/**
+ * One interface for every filesystem nixdisk writes into a file, one module per fsType
+ * beside this file (ext4.ts, btrfs.ts, …), registered in index.ts.
+ */
+
+export interface FilesystemBuild {
+  /** Directory whose contents become the filesystem root (never modified). */
+  sourceDir: string;
+  /** File to create; it must not exist yet. The module truncates it to `sizeBytes`. */
+  output: string;
+  sizeBytes: number;
+  label: string;
+  /** Filesystem UUID/serial in the fsType's own notation, or null for the tool's default. */
+  uuid: string | null;
+  /** Pin every timestamp and seed so equal inputs give equal bytes. */
+  deterministic: boolean;
+  /** Seconds since the epoch that pinned timestamps take. */
+  epoch: number;
+}
+
+export interface Filesystem {
+  fsType: string;
+  /** External commands it runs, with the Debian package that ships each (for setup and errors). */
+  tools: { command: string; debianPackage: string }[];
+  /**
+   * The smallest size in bytes (a multiple of 4096) at which `create` succeeds for
+   * this source tree, found from the real tool, not a fudge factor.
+   */
+  minimumSize(build: Omit<FilesystemBuild, 'output' | 'sizeBytes'>, workDir: string): Promise<number>;
+  /** Writes the filesystem into `build.output`. Throws a FilesystemTooSmallError when it does not fit. */
+  create(build: FilesystemBuild): Promise<void>;
+  /** Runs the fsType's checker read-only; resolves with its output, rejects when it finds problems. */
+  check(file: string): Promise<string>;
+  /** Copies the filesystem's tree into `destDir` without mounting (for verify); undefined when no userspace tool can. */
+  extract?(file: string, destDir: string): Promise<void>;
+}
+
+export class FilesystemTooSmallError extends Error {
+  constructor(
+    readonly fsType: string,
+    readonly sizeBytes: number,
+    detail: string,
+  ) {
+    super(`${fsType} filesystem of ${sizeBytes} bytes is too small: ${detail}`);
+  }
+}
