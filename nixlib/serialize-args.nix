@@ -1,0 +1,91 @@
+# Turns the argument set of one make-disk-image call into plain data that
+# `builtins.toJSON` / `nix-instantiate --json` can print and TypeScript can read.
+# Shared by the evaluation shim and the nix-build drop-in, so both hand nixdisk the
+# same shape:
+#
+#   { arguments = { <known name> = <value>; … };          # as passed, no defaults
+#     unknownArguments = { <other name> = <shallow value>; … }; }
+#
+# Values:
+#   derivation            { "$drv" = drvPath; "$out" = outPath; "$output" = "out"; }
+#   path                  { "$path" = "/abs/path"; }   (never copied to the store)
+#   string with context   { "$string" = s; "$context" = [ store paths ]; }
+#   function              { "$function" = true; }
+#   too deep (a cycle)    { "$truncated" = true; }
+#   others                as they are (strings, numbers, booleans, null, lists, sets)
+#
+# `pkgs` and `lib` are dropped: nixdisk never reads them and printing them would
+# evaluate all of nixpkgs. `config` is cut down to the few options nixdisk uses.
+let
+  knownFormals = builtins.functionArgs (import ./make-disk-image-signature.nix null);
+
+  droppedNames = [ "pkgs" "lib" ];
+
+  # Deep enough for any real `contents` entry; only a self-referencing set gets here.
+  maxDepth = 32;
+
+  isDerivation = v: builtins.isAttrs v && (v.type or null) == "derivation";
+
+  plainString = builtins.unsafeDiscardStringContext;
+
+  serializeString = s:
+    let context = builtins.getContext s;
+    in if context == { } then s
+    else { "$string" = plainString s; "$context" = builtins.attrNames context; };
+
+  serializeDerivation = d: {
+    "$drv" = plainString d.drvPath;
+    "$out" = plainString d.outPath;
+    "$output" = d.outputName or "out";
+  };
+
+  serialize = depth: v:
+    if depth > maxDepth then { "$truncated" = true; }
+    else if builtins.isFunction v then { "$function" = true; }
+    else if builtins.isPath v then { "$path" = toString v; }
+    else if builtins.isString v then serializeString v
+    else if builtins.isList v then map (serialize (depth + 1)) v
+    else if isDerivation v then serializeDerivation v
+    else if builtins.isAttrs v then
+      (if v ? __functor then { "$function" = true; }
+       else builtins.mapAttrs (_: serialize (depth + 1)) v)
+    else v;
+
+  # A misspelt argument may hold anything, even all of nixpkgs (`nixpkgs = pkgs;`):
+  # say what it is without evaluating inside it.
+  serializeShallow = v:
+    if builtins.isList v then { "$list" = builtins.length v; }
+    else if isDerivation v then { "$derivation" = plainString (v.name or ""); }
+    else if builtins.isAttrs v && !(v ? __functor) then { "$attrs" = builtins.attrNames v; }
+    else serialize maxDepth v;
+
+  # An option that is missing, or fails to evaluate, reads as null: a store-only
+  # image passes `config = { }`, and older NixOS versions lack some options.
+  option = value:
+    let attempt = builtins.tryEval value;
+    in if attempt.success then attempt.value else null;
+
+  serializeConfig = config: builtins.mapAttrs (_: serialize 1) {
+    toplevel = option (config.system.build.toplevel or null);
+    nixosInstall = option (config.system.build.nixos-install or null);
+    nixosVersion = option (config.system.nixos.version or null);
+    nixosVersionSuffix = option (config.system.nixos.versionSuffix or null);
+    grubEnable = option (config.boot.loader.grub.enable or null);
+    grubDevices = option (config.boot.loader.grub.devices or null);
+    grubEfiSupport = option (config.boot.loader.grub.efiSupport or null);
+    systemdBootEnable = option (config.boot.loader.systemd-boot.enable or null);
+    limineEnable = option (config.boot.loader.limine.enable or null);
+    efiCanTouchEfiVariables = option (config.boot.loader.efi.canTouchEfiVariables or null);
+    efiSysMountPoint = option (config.boot.loader.efi.efiSysMountPoint or null);
+  };
+
+  serializeKnown = name: value:
+    if name == "config" then serializeConfig value else serialize 0 value;
+
+in
+args: {
+  arguments = builtins.mapAttrs serializeKnown
+    (builtins.removeAttrs (builtins.intersectAttrs knownFormals args) droppedNames);
+  unknownArguments = builtins.mapAttrs (_: serializeShallow)
+    (builtins.removeAttrs args (builtins.attrNames knownFormals));
+}
