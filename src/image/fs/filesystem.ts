@@ -29,6 +29,12 @@ export interface Filesystem {
   minimumSize(build: Omit<FilesystemBuild, 'output' | 'sizeBytes'>, workDir: string): Promise<number>;
   /** Writes the filesystem into `build.output`. Throws a FilesystemTooSmallError when it does not fit. */
   create(build: FilesystemBuild): Promise<void>;
+  /**
+   * Writes the filesystem into `build.output` at the smallest size at which it fits and
+   * resolves with that size: the measurement and the final build in one go, so a
+   * caller that wants the minimum does not pay for the copy twice.
+   */
+  createMinimal(build: Omit<FilesystemBuild, 'sizeBytes'>): Promise<number>;
   /** Runs the fsType's checker read-only; resolves with its output, rejects when it finds problems. */
   check(file: string): Promise<string>;
   /** Copies the filesystem's tree into `destDir` without mounting (for verify); undefined when no userspace tool can. */
@@ -40,7 +46,13 @@ export class FilesystemTooSmallError extends Error {
     readonly fsType: string,
     readonly sizeBytes: number,
     detail: string,
+    /** The size that would fit, when the tool tells it without another build. */
+    readonly neededBytes?: number,
   ) {
-    super(`${fsType} filesystem of ${sizeBytes} bytes is too small: ${detail}`);
+    super(
+      `${fsType} filesystem of ${sizeBytes} bytes is too small` +
+        (neededBytes !== undefined ? ` (needs ${neededBytes} bytes)` : '') +
+        `: ${detail}`,
+    );
   }
 }

@@ -1,0 +1,198 @@
+/** Plumbing shared by the filesystem writers: output-file hygiene, tree scans, the size search. */
+import { lstat, mkdtemp, open, readdir, readlink, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fsTypeFacts, labelProblem } from '../../fstypes.js';
+import { FilesystemTooSmallError, type FilesystemBuild } from './filesystem.js';
+
+/** Refuses to overwrite: a build writes only files it created itself. */
+export async function assertAbsent(path: string): Promise<void> {
+  try {
+    await lstat(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  throw new Error(`refusing to overwrite existing file ${path}`);
+}
+
+/** Creates `path` as a sparse file of `sizeBytes`; it must not exist yet. */
+export async function createSparseFile(path: string, sizeBytes: number): Promise<void> {
+  const handle = await open(path, 'wx');
+  try {
+    await handle.truncate(sizeBytes);
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Runs `write` (which creates `output`), removing whatever it left at `output` when
+ * it fails, so a failed build never leaves a half-written filesystem behind.
+ */
+export async function writingOutput<T>(output: string, write: () => Promise<T>): Promise<T> {
+  await assertAbsent(output);
+  try {
+    return await write();
+  } catch (error) {
+    await rm(output, { force: true });
+    throw error;
+  }
+}
+
+/** A scratch directory beside `near`, removed with everything in it when `use` settles. */
+export async function withScratchDir<T>(near: string, use: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(near, '.nixdisk-fs-'));
+  try {
+    return await use(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export function assertLabelFits(fsType: string, label: string): void {
+  const facts = fsTypeFacts(fsType);
+  if (!facts || facts.labelMaxBytes === null) return;
+  const problem = labelProblem(facts, label);
+  if (problem) throw new Error(problem);
+}
+
+/** Latest time the on-disk formats below store without the year-2038 extension fields. */
+export function assertEpochInRange(epoch: number): void {
+  if (!Number.isInteger(epoch) || epoch < 0 || epoch > 0x7fffffff) {
+    throw new Error(`epoch ${epoch} is not a whole number of seconds between 0 and 2147483647`);
+  }
+}
+
+export type EntryKind = 'file' | 'directory' | 'symlink' | 'other';
+
+export interface TreeEntry {
+  /** Path relative to the source root, '/'-separated, no leading slash. */
+  path: string;
+  kind: EntryKind;
+  mode: number;
+  size: number;
+  /** dev:ino, equal for hard links to the same file. */
+  identity: string;
+  nlink: number;
+  linkTarget?: string;
+}
+
+/** Every entry under `root` (not the root itself), parents before children, names in byte order. */
+export async function scanTree(root: string): Promise<TreeEntry[]> {
+  const entries: TreeEntry[] = [];
+  const walk = async (relative: string): Promise<void> => {
+    const names = (await readdir(join(root, relative))).sort(compareBytes);
+    for (const name of names) {
+      const path = relative === '' ? name : `${relative}/${name}`;
+      const stat = await lstat(join(root, path));
+      const kind: EntryKind = stat.isDirectory()
+        ? 'directory'
+        : stat.isFile()
+          ? 'file'
+          : stat.isSymbolicLink()
+            ? 'symlink'
+            : 'other';
+      entries.push({
+        path,
+        kind,
+        mode: stat.mode & 0o7777,
+        size: stat.size,
+        identity: `${stat.dev}:${stat.ino}`,
+        nlink: stat.nlink,
+        linkTarget: kind === 'symlink' ? await readlink(join(root, path)) : undefined,
+      });
+      if (kind === 'directory') await walk(path);
+    }
+  };
+  await walk('');
+  return entries;
+}
+
+function compareBytes(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+/** A rough upper bound of the bytes the tree occupies in 4 KiB blocks: the starting point of size searches. */
+export function roughTreeBytes(entries: readonly TreeEntry[]): number {
+  const seen = new Set<string>();
+  let bytes = 4096;
+  for (const entry of entries) {
+    if (entry.kind === 'file' && seen.has(entry.identity)) continue;
+    seen.add(entry.identity);
+    bytes += Math.ceil(entry.size / 4096) * 4096 + 256;
+    if (entry.kind === 'directory') bytes += 4096;
+  }
+  return bytes;
+}
+
+export interface SizeSearch {
+  build: Omit<FilesystemBuild, 'sizeBytes'>;
+  /** Builds at one size; throws FilesystemTooSmallError when it does not fit. */
+  create(build: FilesystemBuild): Promise<void>;
+  /** First size to try. */
+  start: number;
+  /** Sizes known (or required by the tool) to fail; the search never goes below it. */
+  floor: number;
+  granularity: number;
+}
+
+/**
+ * Finds the smallest size (a multiple of `granularity`) at which `create` succeeds by
+ * real builds: grow from `start` until one fits, then bisect between the last failure
+ * and the smallest success. The best build so far is kept and renamed to the output,
+ * so the final size is never built twice. Assumes fitting is monotone in the size.
+ */
+export async function createSmallestBySearch(search: SizeSearch): Promise<number> {
+  const { build, granularity } = search;
+  const output = build.output;
+  await assertAbsent(output);
+  const attemptPath = (size: number) => `${output}.try-${size}`;
+  let best: number | null = null;
+  const attempt = async (size: number): Promise<boolean> => {
+    try {
+      await search.create({ ...build, output: attemptPath(size), sizeBytes: size });
+    } catch (error) {
+      if (error instanceof FilesystemTooSmallError) return false;
+      throw error;
+    }
+    if (best !== null) await rm(attemptPath(best), { force: true });
+    best = size;
+    return true;
+  };
+  try {
+    let failed = Math.max(0, roundDown(search.floor, granularity) - granularity);
+    let size = Math.max(roundUpTo(search.start, granularity), failed + granularity);
+    while (!(await attempt(size))) {
+      failed = size;
+      size = roundUpTo(size * 2, granularity);
+    }
+    let fits = size;
+    while (fits - failed > granularity) {
+      const middle = roundDown((failed + fits) / 2, granularity);
+      if (await attempt(middle)) fits = middle;
+      else failed = middle;
+    }
+    await rename(attemptPath(fits), output);
+    best = null;
+    return fits;
+  } finally {
+    if (best !== null) await rm(attemptPath(best), { force: true });
+  }
+}
+
+export function roundUpTo(value: number, step: number): number {
+  return Math.ceil(value / step) * step;
+}
+
+export function roundDown(value: number, step: number): number {
+  return Math.floor(value / step) * step;
+}
+
+/** Measures with createMinimal into a scratch file beside `workDir` and removes it. */
+export async function measureBySmallestBuild(
+  createMinimal: (build: Omit<FilesystemBuild, 'sizeBytes'>) => Promise<number>,
+  build: Omit<FilesystemBuild, 'output' | 'sizeBytes'>,
+  workDir: string,
+): Promise<number> {
+  return withScratchDir(workDir, (dir) => createMinimal({ ...build, output: join(dir, 'measure.img') }));
+}

@@ -1,0 +1,276 @@
+/**
+ * ext4 by `mke2fs -d`, the way nixpkgs makes its root filesystem (FACTS §4.1): 4 KiB
+ * blocks, e2fsprogs' compiled-in profile (MKE2FS_CONFIG points at a missing file, as
+ * in the Nix sandbox), so the feature list is has_journal ext_attr resize_inode
+ * dir_index filetype extent 64bit flex_bg sparse_super large_file huge_file dir_nlink
+ * extra_isize metadata_csum with 256-byte inodes.
+ *
+ * mke2fs copies owners and the atime/ctime/mtime of the source tree into the inodes.
+ * nixpkgs' cptofs leaves everything root-owned (FACTS §6.3), and deterministic builds
+ * must not depend on when the staging tree was touched, so one `debugfs -w -f script`
+ * pass afterwards sets uid/gid 0 on every inode in use and, when deterministic, pins
+ * atime, ctime, mtime and crtime (nanoseconds zeroed) to `epoch`. The mtime is pinned
+ * too, rather than kept: store files already have mtime 1, and anything else in the
+ * staging tree (activation output, bootloader files) would otherwise carry the build's
+ * wall clock. Together with E2FSPROGS_FAKE_TIME (superblock and journal times; e2fsprogs
+ * 1.47.0 ignores SOURCE_DATE_EPOCH), `-U` and `-E hash_seed=`, equal trees give equal
+ * bytes. mke2fs 1.47 adds directory entries in sorted order, and LC_ALL=C fixes that order.
+ */
+import { rm, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { runTool, ToolFailedError } from '../../tools.js';
+import {
+  assertAbsent,
+  assertEpochInRange,
+  assertLabelFits,
+  createSparseFile,
+  measureBySmallestBuild,
+  roughTreeBytes,
+  scanTree,
+  withScratchDir,
+  writingOutput,
+} from './common.js';
+import { FilesystemTooSmallError, type Filesystem, type FilesystemBuild } from './filesystem.js';
+
+const BLOCK = 4096;
+/** nixpkgs' make-ext4-fs default, used when a deterministic build names no UUID. */
+export const DEFAULT_DETERMINISTIC_UUID = '44444444-4444-4444-8888-888888888888';
+const MISSING_MKE2FS_CONFIG = '/nonexistent/nixdisk/mke2fs.conf';
+const TOO_SMALL = /Not enough space to build proposed filesystem|Could not allocate (block|inode)|No space left on device|Could not expand directory/;
+
+function effectiveUuid(build: Pick<FilesystemBuild, 'uuid' | 'deterministic'>): string | null {
+  return build.uuid ?? (build.deterministic ? DEFAULT_DETERMINISTIC_UUID : null);
+}
+
+function toolEnv(build: Pick<FilesystemBuild, 'deterministic' | 'epoch'>): Record<string, string> {
+  const env: Record<string, string> = { MKE2FS_CONFIG: MISSING_MKE2FS_CONFIG };
+  if (build.deterministic) env.E2FSPROGS_FAKE_TIME = String(build.epoch);
+  return env;
+}
+
+/** The mke2fs arguments for one build; pure, so the flags can be tested against FACTS §4. */
+export function mke2fsArgs(
+  build: Pick<FilesystemBuild, 'label' | 'uuid' | 'deterministic' | 'output'> & { sourceDir: string | null },
+): string[] {
+  const uuid = effectiveUuid(build);
+  const extended = ['root_owner=0:0'];
+  if (build.deterministic && uuid) extended.push(`hash_seed=${uuid}`);
+  return [
+    '-q',
+    '-t', 'ext4',
+    '-b', String(BLOCK),
+    '-F',
+    '-L', build.label,
+    ...(uuid ? ['-U', uuid] : []),
+    '-E', extended.join(','),
+    ...(build.sourceDir !== null ? ['-d', build.sourceDir] : []),
+    build.output,
+  ];
+}
+
+async function mke2fs(build: FilesystemBuild, sourceDir: string | null): Promise<void> {
+  try {
+    await runTool('mke2fs', mke2fsArgs({ ...build, sourceDir }), { env: toolEnv(build) });
+  } catch (error) {
+    if (error instanceof ToolFailedError && TOO_SMALL.test(error.output)) {
+      throw new FilesystemTooSmallError('ext4', build.sizeBytes, lastLine(error.stderr));
+    }
+    throw error;
+  }
+}
+
+function lastLine(text: string): string {
+  return text.trim().split('\n').at(-1) ?? '';
+}
+
+interface SuperblockCounts {
+  blockCount: number;
+  freeBlocks: number;
+  inodeCount: number;
+  freeInodes: number;
+  inodesPerGroup: number;
+  firstInode: number;
+}
+
+/** Reads the counts `dumpe2fs -h` prints; pure. */
+export function parseSuperblockCounts(dumpe2fsHeader: string): SuperblockCounts {
+  const field = (name: string): number => {
+    const match = new RegExp(`^${name}:\\s+(\\d+)$`, 'm').exec(dumpe2fsHeader);
+    if (!match) throw new Error(`dumpe2fs printed no "${name}" field`);
+    return Number(match[1]);
+  };
+  return {
+    blockCount: field('Block count'),
+    freeBlocks: field('Free blocks'),
+    inodeCount: field('Inode count'),
+    freeInodes: field('Free inodes'),
+    inodesPerGroup: field('Inodes per group'),
+    firstInode: field('First inode'),
+  };
+}
+
+/**
+ * The inode numbers in use, from the per-group "Free inodes:" ranges of `dumpe2fs`
+ * output; pure. Reserved inodes below `firstInode` other than the root (2) are left
+ * out: mke2fs made them itself, under the pinned clock.
+ */
+export function inodesInUse(dumpe2fsOutput: string): number[] {
+  const counts = parseSuperblockCounts(dumpe2fsOutput);
+  const free = new Set<number>();
+  const groupFree = /^\s+Free inodes:\s*(.*)$/gm;
+  for (const match of dumpe2fsOutput.matchAll(groupFree)) {
+    for (const range of match[1]!.split(',').map((part) => part.trim()).filter((part) => part !== '')) {
+      const [first, last = first] = range.split('-').map(Number) as [number, number?];
+      for (let ino = first; ino <= last; ino++) free.add(ino);
+    }
+  }
+  const used: number[] = [];
+  for (let ino = 1; ino <= counts.inodeCount; ino++) {
+    if (free.has(ino)) continue;
+    if (ino === 2 || ino >= counts.firstInode) used.push(ino);
+  }
+  return used;
+}
+
+/** The debugfs script that makes every listed inode root-owned and, with an epoch, pins its times; pure. */
+export function pinInodesScript(inodes: readonly number[], epoch: number | null): string {
+  const lines: string[] = [];
+  for (const ino of inodes) {
+    lines.push(`sif <${ino}> uid 0`, `sif <${ino}> gid 0`);
+    if (epoch === null) continue;
+    for (const field of ['atime', 'ctime', 'mtime', 'crtime']) {
+      lines.push(`sif <${ino}> ${field} @${epoch}`, `sif <${ino}> ${field}_extra 0`);
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+async function pinInodes(build: FilesystemBuild): Promise<void> {
+  const { stdout } = await runTool('dumpe2fs', [build.output], { env: toolEnv(build) });
+  const script = pinInodesScript(inodesInUse(stdout), build.deterministic ? build.epoch : null);
+  await withScratchDir(dirname(build.output), async (dir) => {
+    const scriptFile = join(dir, 'pin.debugfs');
+    await writeFile(scriptFile, script);
+    const { stderr } = await runTool('debugfs', ['-w', '-f', scriptFile, build.output], { env: toolEnv(build) });
+    const complaints = stderr.split('\n').filter((line) => line.trim() !== '' && !/^debugfs \d/.test(line));
+    if (complaints.length > 0) throw new Error(`debugfs could not pin inodes of ${build.output}:\n${complaints.join('\n')}`);
+  });
+}
+
+function validate(build: Omit<FilesystemBuild, 'sizeBytes' | 'output'>): void {
+  assertLabelFits('ext4', build.label);
+  if (build.deterministic) assertEpochInRange(build.epoch);
+}
+
+async function create(build: FilesystemBuild): Promise<void> {
+  validate(build);
+  await writingOutput(build.output, async () => {
+    await createSparseFile(build.output, Math.floor(build.sizeBytes / BLOCK) * BLOCK);
+    await mke2fs(build, build.sourceDir);
+    await pinInodes(build);
+  });
+}
+
+async function superblockCounts(file: string): Promise<SuperblockCounts> {
+  const { stdout } = await runTool('dumpe2fs', ['-h', file]);
+  return parseSuperblockCounts(stdout);
+}
+
+/**
+ * Smallest size: one build at a generous size tells how many blocks and inodes the
+ * tree takes (used minus what an empty filesystem of that size uses); empty
+ * filesystems, which mke2fs makes in milliseconds, then tell the smallest size whose
+ * free blocks and inodes hold that; a real build at that size confirms it (and
+ * becomes the output), stepping up a little if the tighter layout needs a few
+ * extent blocks more.
+ */
+async function createMinimal(build: Omit<FilesystemBuild, 'sizeBytes'>): Promise<number> {
+  validate(build);
+  await assertAbsent(build.output);
+  const entries = await scanTree(build.sourceDir);
+  const countable = entries.length + 16;
+  let generous = roundBlocks(2 * roughTreeBytes(entries) + countable * 16384 + 16 * 1024 * 1024);
+  const need = await withScratchDir(dirname(build.output), async (dir) => {
+    const probe = join(dir, 'probe.img');
+    const emptyCounts = async (sizeBytes: number): Promise<SuperblockCounts | null> => {
+      await rm(probe, { force: true });
+      await createSparseFile(probe, sizeBytes);
+      try {
+        await mke2fs({ ...build, output: probe, sizeBytes }, null);
+      } catch (error) {
+        if (error instanceof FilesystemTooSmallError) return null;
+        throw error;
+      }
+      return superblockCounts(probe);
+    };
+    for (;;) {
+      await rm(probe, { force: true });
+      await createSparseFile(probe, generous);
+      try {
+        await mke2fs({ ...build, output: probe, sizeBytes: generous }, build.sourceDir);
+        break;
+      } catch (error) {
+        if (!(error instanceof FilesystemTooSmallError)) throw error;
+        generous *= 2;
+      }
+    }
+    const full = await superblockCounts(probe);
+    const empty = (await emptyCounts(generous))!;
+    const treeBlocks = empty.freeBlocks - full.freeBlocks;
+    const treeInodes = empty.freeInodes - full.freeInodes;
+    const holdsTree = async (blocks: number): Promise<boolean> => {
+      const counts = await emptyCounts(blocks * BLOCK);
+      return counts !== null && counts.freeBlocks >= treeBlocks && counts.freeInodes >= treeInodes;
+    };
+    let low = 0;
+    let high = generous / BLOCK;
+    while (high - low > 1) {
+      const middle = Math.floor((low + high) / 2);
+      if (await holdsTree(middle)) high = middle;
+      else low = middle;
+    }
+    return high * BLOCK;
+  });
+  let size = need;
+  for (;;) {
+    try {
+      await create({ ...build, sizeBytes: size });
+      return size;
+    } catch (error) {
+      if (!(error instanceof FilesystemTooSmallError)) throw error;
+      size = roundBlocks(size + Math.max(8 * BLOCK, size / 512));
+    }
+  }
+}
+
+function roundBlocks(bytes: number): number {
+  return Math.ceil(bytes / BLOCK) * BLOCK;
+}
+
+async function check(file: string): Promise<string> {
+  const { stdout, stderr } = await runTool('e2fsck', ['-f', '-n', file]);
+  return stdout + stderr;
+}
+
+async function extract(file: string, destDir: string): Promise<void> {
+  destDir = resolve(destDir);
+  if (destDir.includes('"')) throw new Error(`cannot extract into ${destDir}: debugfs cannot quote a path containing '"'`);
+  const { stderr } = await runTool('debugfs', ['-R', `rdump / "${destDir}"`, file]);
+  const complaints = stderr.split('\n').filter((line) => line.trim() !== '' && !/^debugfs \d/.test(line));
+  if (complaints.length > 0) throw new Error(`debugfs could not extract ${file}:\n${complaints.join('\n')}`);
+}
+
+export const ext4: Filesystem = {
+  fsType: 'ext4',
+  tools: [
+    { command: 'mke2fs', debianPackage: 'e2fsprogs' },
+    { command: 'debugfs', debianPackage: 'e2fsprogs' },
+    { command: 'dumpe2fs', debianPackage: 'e2fsprogs' },
+    { command: 'e2fsck', debianPackage: 'e2fsprogs' },
+  ],
+  minimumSize: (build, workDir) => measureBySmallestBuild(createMinimal, build, workDir),
+  create,
+  createMinimal,
+  check,
+  extract,
+};
