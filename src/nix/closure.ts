@@ -1,0 +1,139 @@
+import { nixBase32FromHex } from './base32.js';
+import { OFFLINE_OPTIONS, runNixTool } from './run.js';
+
+/** One store path as the Nix database registers it. */
+export interface StorePathInfo {
+  path: string;
+  /** `sha256:<nix base-32>`, the form closureInfo's registration uses. */
+  narHash: string;
+  narSize: number;
+  /** The .drv the path was built from; null when unknown (closureInfo leaves it empty). */
+  deriver: string | null;
+  /** Sorted; a path that refers to itself lists itself. */
+  references: string[];
+}
+
+export interface Closure {
+  /** Sorted by path, so the same closure always gives the same order. */
+  paths: StorePathInfo[];
+  totalNarSize: number;
+}
+
+export class NixStoreError extends Error {
+  constructor(
+    message: string,
+    readonly nixOutput: string,
+  ) {
+    super(message);
+    this.name = 'NixStoreError';
+  }
+}
+
+/**
+ * A NAR hash in the registration's form. `nix-store --dump-db` prints bare base-16;
+ * closureInfo writes `sha256:` with base-32; `nix-store --load-db` reads either.
+ */
+export function normalizeNarHash(hash: string): string {
+  const [algorithm, digest] = hash.includes(':') ? hash.split(':', 2) : ['sha256', hash];
+  if (algorithm !== 'sha256' || !digest) throw new Error(`nixdisk: unsupported NAR hash \`${hash}\` (only sha256 is known)`);
+  if (/^[0-9a-f]{64}$/i.test(digest)) return `sha256:${nixBase32FromHex(digest)}`;
+  if (/^[0-9a-df-np-sv-z]{52}$/.test(digest)) return `sha256:${digest}`;
+  throw new Error(`nixdisk: malformed sha256 NAR hash \`${hash}\``);
+}
+
+/**
+ * Parses the registration text of `nix-store --dump-db` or closureInfo: per path,
+ * the path, NAR hash, NAR size, deriver (possibly empty), the number of references,
+ * then one reference per line.
+ */
+export function parseRegistration(text: string): StorePathInfo[] {
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  const infos: StorePathInfo[] = [];
+  let at = 0;
+  const take = (what: string): string => {
+    const line = lines[at];
+    if (line === undefined) throw new Error(`nixdisk: registration ends early: expected ${what} at line ${at + 1}`);
+    at++;
+    return line;
+  };
+  while (at < lines.length) {
+    const path = take('a store path');
+    if (!path.startsWith('/')) throw new Error(`nixdisk: registration line ${at}: expected a store path, got \`${path}\``);
+    const narHash = normalizeNarHash(take(`the NAR hash of ${path}`));
+    const narSizeText = take(`the NAR size of ${path}`);
+    if (!/^\d+$/.test(narSizeText)) throw new Error(`nixdisk: registration line ${at}: bad NAR size \`${narSizeText}\` for ${path}`);
+    const deriver = take(`the deriver of ${path}`);
+    const countText = take(`the reference count of ${path}`);
+    if (!/^\d+$/.test(countText)) throw new Error(`nixdisk: registration line ${at}: bad reference count \`${countText}\` for ${path}`);
+    const references = Array.from({ length: Number(countText) }, () => take(`a reference of ${path}`)).sort();
+    infos.push({ path, narHash, narSize: Number(narSizeText), deriver: deriver === '' ? null : deriver, references });
+  }
+  return infos;
+}
+
+/**
+ * The closureInfo `registration` file for these paths (FACTS §6.2): the deriver
+ * line left empty as closureInfo does, no trailing blank line. `nix-store --load-db`
+ * reads it.
+ */
+export function formatRegistration(paths: readonly StorePathInfo[]): string {
+  return paths
+    .flatMap((p) => [p.path, p.narHash, String(p.narSize), '', String(p.references.length), ...p.references])
+    .map((line) => line + '\n')
+    .join('');
+}
+
+export function closureFromInfos(infos: readonly StorePathInfo[]): Closure {
+  const paths = [...infos].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { paths, totalNarSize: paths.reduce((sum, p) => sum + p.narSize, 0) };
+}
+
+/**
+ * Builds (or checks) the given installables: `/nix/store/…drv!out` for one output,
+ * a bare `.drv` for all of them, or an existing store path. Nix's log lines go to
+ * `onProgress` as they come. Returns the output store paths, sorted.
+ *
+ * The results are not registered as GC roots: nothing here runs the collector
+ * between realising and reading them.
+ */
+export async function realise(installables: string[], onProgress?: (line: string) => void): Promise<string[]> {
+  if (installables.length === 0) return [];
+  const run = await runNixTool('nix-store', ['--realise', ...OFFLINE_OPTIONS, ...installables], {
+    onStderrLine: onProgress,
+  });
+  if (run.exitCode !== 0) {
+    throw new NixStoreError(`Nix could not build ${describeList(installables)}:\n${lastLines(run.stderr, 40)}`, run.stderr);
+  }
+  return [...new Set(run.stdout.split('\n').filter((line) => line !== ''))].sort();
+}
+
+/** The store paths reachable from `storePaths` (included), with their registration. */
+export async function closureOf(storePaths: string[]): Promise<Closure> {
+  if (storePaths.length === 0) return { paths: [], totalNarSize: 0 };
+  const requisites = await runNixTool('nix-store', ['--query', '--requisites', ...storePaths]);
+  if (requisites.exitCode !== 0) {
+    throw new NixStoreError(`Nix could not list the closure of ${describeList(storePaths)}:\n${lastLines(requisites.stderr, 20)}`, requisites.stderr);
+  }
+  const paths = requisites.stdout.split('\n').filter((line) => line !== '');
+  const dump = await runNixTool('nix-store', ['--dump-db', ...paths]);
+  if (dump.exitCode !== 0) {
+    throw new NixStoreError(`Nix could not read the registration of ${describeList(paths)}:\n${lastLines(dump.stderr, 20)}`, dump.stderr);
+  }
+  return closureFromInfos(parseRegistration(dump.stdout));
+}
+
+/** The NAR hash of any file or directory tree, in the registration's form (for verify). */
+export async function narHashOf(fileOrDirectory: string): Promise<string> {
+  const run = await runNixTool('nix-hash', ['--type', 'sha256', '--base32', fileOrDirectory]);
+  if (run.exitCode !== 0) throw new NixStoreError(`nix-hash failed on ${fileOrDirectory}:\n${run.stderr.trim()}`, run.stderr);
+  return `sha256:${run.stdout.trim()}`;
+}
+
+function describeList(items: string[]): string {
+  return items.length <= 3 ? items.join(', ') : `${items.slice(0, 3).join(', ')} and ${items.length - 3} more`;
+}
+
+function lastLines(text: string, count: number): string {
+  return text.trimEnd().split('\n').slice(-count).join('\n');
+}
