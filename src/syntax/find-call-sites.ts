@@ -1,0 +1,145 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import type ParserType from 'tree-sitter';
+import { nixParser, PACKAGE_ROOT, type SyntaxNode, type Tree } from './parser.js';
+import type { CallSiteNode } from './callsite.js';
+import { consumerOf, lexicalDefinition, namedDescendants, rangeOf, unparenthesize } from './nodes.js';
+
+const TARGET_FILE = 'make-disk-image.nix';
+
+/** How far a loaded function may be passed along through bindings (`a = import …; b = a; b { … }`). */
+const MAX_BINDING_HOPS = 8;
+
+let callSiteQuery: ParserType.Query | undefined;
+
+function loadQuery(): ParserType.Query {
+  if (callSiteQuery) return callSiteQuery;
+  const Parser = createRequire(import.meta.url)('tree-sitter') as typeof ParserType;
+  const source = readFileSync(path.join(PACKAGE_ROOT, 'grammar', 'queries', 'call-sites.scm'), 'utf8');
+  callSiteQuery = new Parser.Query(nixParser().getLanguage(), source);
+  return callSiteQuery;
+}
+
+/**
+ * Every application of nixpkgs' make-disk-image function in the file, in source
+ * order: `import …/make-disk-image.nix { … }`, `callPackage … { … }`, and the same
+ * loaded function reached through let, rec or attrset bindings. Works on trees with
+ * syntax errors too, as far as the error-tolerant tree keeps the call's shape.
+ */
+export function findCallSites(tree: Tree): CallSiteNode[] {
+  const sites = new Map<string, CallSiteNode>();
+  for (const match of loadQuery().matches(tree.rootNode)) {
+    const load = match.captures.find((c) => c.name === 'load')?.node;
+    const target = match.captures.find((c) => c.name === 'target')?.node;
+    if (!load || !target || !loadsMakeDiskImage(target, 0)) continue;
+    const loader = load.childForFieldName('function')?.text ?? '';
+    for (const site of applicationsOf(load, `${compact(loader)} ${compact(target.text)}`, tree.rootNode, 0)) {
+      sites.set(`${site.argument.startIndex}:${site.argument.endIndex}`, site);
+    }
+  }
+  return [...sites.values()].sort(
+    (a, b) => a.range.start.line - b.range.start.line || a.range.start.column - b.range.start.column,
+  );
+}
+
+/** Whether a loader's file expression names make-disk-image.nix: a path, a string, `x + "/…"`, or a name bound to one. */
+function loadsMakeDiskImage(target: SyntaxNode, hops: number): boolean {
+  const node = unparenthesize(target);
+  switch (node.type) {
+    case 'path_expression':
+    case 'hpath_expression':
+    case 'string_expression':
+    case 'indented_string_expression': {
+      const last = node.lastNamedChild;
+      return !!last && (last.type === 'path_fragment' || last.type === 'string_fragment') && endsWithTarget(last.text);
+    }
+    case 'spath_expression':
+      return node.text.endsWith(`${TARGET_FILE}>`);
+    case 'binary_expression': {
+      const right = node.childForFieldName('right');
+      return node.childForFieldName('operator')?.type === '+' && !!right && loadsMakeDiskImage(right, hops);
+    }
+    case 'variable_expression': {
+      const name = node.childForFieldName('name')?.text;
+      if (!name || hops >= MAX_BINDING_HOPS) return false;
+      const definition = lexicalDefinition(name, node);
+      return definition !== undefined && definition !== 'argument' && loadsMakeDiskImage(definition, hops + 1);
+    }
+    default:
+      return false;
+  }
+}
+
+function endsWithTarget(text: string): boolean {
+  return text === TARGET_FILE || text.endsWith(`/${TARGET_FILE}`);
+}
+
+/** The applications that pass an argument to the function `fn` evaluates to. */
+function applicationsOf(fn: SyntaxNode, form: string, root: SyntaxNode, hops: number): CallSiteNode[] {
+  const { consumer, operand } = consumerOf(fn);
+  if (!consumer) return [];
+  if (consumer.type === 'apply_expression' && sameNode(consumer.childForFieldName('function'), operand)) {
+    const argument = consumer.childForFieldName('argument');
+    return argument ? [{ range: rangeOf(consumer), form, argument }] : [];
+  }
+  const recovered = recoveredArgument(operand);
+  if (recovered) {
+    const end = recovered.type === 'ERROR' ? recovered : (recovered.parent ?? recovered);
+    return [{ range: { start: rangeOf(operand).start, end: rangeOf(end).end }, form, argument: recovered }];
+  }
+  if (consumer.type === 'binding' && hops < MAX_BINDING_HOPS) return usesOfBinding(consumer, operand, form, root, hops);
+  return [];
+}
+
+/**
+ * In a broken file tree-sitter may leave `f { a = 1;` as `f` followed by an ERROR
+ * that starts with `{` (or by a bare `{` inside an enclosing ERROR). The evaluator
+ * reads the bindings that follow that brace.
+ */
+function recoveredArgument(operand: SyntaxNode): SyntaxNode | undefined {
+  const next = operand.nextSibling;
+  if (!next) return undefined;
+  if (next.type === 'ERROR' && next.firstChild?.type === '{') return next;
+  if (next.type === '{' && operand.parent?.type === 'ERROR') return next;
+  return undefined;
+}
+
+/** Follows `name = <fn>;` to the places that apply `name`: lexically for let/rec, by `x.name` for attributes. */
+function usesOfBinding(binding: SyntaxNode, value: SyntaxNode, form: string, root: SyntaxNode, hops: number): CallSiteNode[] {
+  const attrs = binding.childForFieldName('attrpath')?.childrenForFieldName('attr') ?? [];
+  const last = attrs[attrs.length - 1];
+  if (!last || last.type !== 'identifier') return [];
+  const name = last.text;
+  const scope = binding.parent?.parent;
+  const boundForm = `${name}, bound to ${form}`;
+  const sites: CallSiteNode[] = [];
+  const lexical = attrs.length === 1 && !!scope && /^(let_expression|rec_attrset_expression|let_attrset_expression)$/.test(scope.type);
+  for (const node of namedDescendants(lexical && scope.type === 'let_expression' ? scope : root)) {
+    if (lexical && node.type === 'variable_expression' && node.text === name) {
+      const definition = lexicalDefinition(name, node);
+      if (definition !== undefined && definition !== 'argument' && sameNode(definition, value)) {
+        sites.push(...applicationsOf(node, boundForm, root, hops + 1));
+      }
+    } else if (scope?.type !== 'let_expression' && node.type === 'select_expression' && selectsAttribute(node, name)) {
+      sites.push(...applicationsOf(node, boundForm, root, hops + 1));
+    }
+  }
+  return sites;
+}
+
+function selectsAttribute(select: SyntaxNode, name: string): boolean {
+  const attrs = select.childForFieldName('attrpath')?.childrenForFieldName('attr') ?? [];
+  const last = attrs[attrs.length - 1];
+  return !!last && last.type === 'identifier' && last.text === name && !select.childForFieldName('default');
+}
+
+function sameNode(a: SyntaxNode | null, b: SyntaxNode): boolean {
+  return !!a && a.startIndex === b.startIndex && a.endIndex === b.endIndex && a.type === b.type;
+}
+
+/** Source text on one line, short enough for a message. */
+function compact(text: string): string {
+  const oneLine = text.replace(/\s+/g, ' ').trim();
+  return oneLine.length > 80 ? `${oneLine.slice(0, 77)}…` : oneLine;
+}
