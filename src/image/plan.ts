@@ -1,4 +1,14 @@
-import type { ImageOptions, PartitionTableType } from '../options.js';
+import { imageFileName, type ImageOptions, type PartitionTableType } from '../options.js';
+import { formatBytes, MiB, parseIecSize, SECTOR } from '../units.js';
+import {
+  bootEndMiBFromBytes,
+  type Entropy,
+  GPT_TAIL_SECTORS,
+  layoutPartitions,
+  rootPartitionNumber,
+  smallestDiskSectors,
+  systemEntropy,
+} from './table/layouts.js';
 
 /** What a partition is for; decides its filesystem and, later, its bootloader role. */
 export type PartitionRole = 'root' | 'esp' | 'xbootldr' | 'bios-boot' | 'boot';
@@ -44,4 +54,124 @@ export interface ImagePlan {
   rootSizeBytes: number;
   /** Output file name inside $out, e.g. nixos.qcow2. */
   imageFileName: string;
+}
+
+/** One byte range of the image, in order; the assembler gives qemu-img one input per piece. */
+export interface ImagePiece {
+  /**
+   * head: sector 0 up to the first partition (MBR, or protective MBR + primary GPT, then
+   * zeros); partition: one partition's bytes (for `none`, the whole image); zero: a gap;
+   * tail: the backup GPT in the last 33 sectors.
+   */
+  kind: 'head' | 'partition' | 'zero' | 'tail';
+  offsetBytes: number;
+  sizeBytes: number;
+  role?: PartitionRole;
+  partitionNumber?: number;
+}
+
+export class PlanError extends Error {
+  override name = 'PlanError';
+}
+
+/** `$bootSizeMiB` of make-disk-image: where the boot partition ends and root starts, in MiB. */
+export function bootEndMiB(bootSize: string): number {
+  return bootEndMiBFromBytes(iecOption('bootSize', bootSize));
+}
+
+function iecOption(name: string, text: string): number {
+  const bytes = parseIecSize(text);
+  if (bytes === null) {
+    throw new PlanError(`${name} "${text}" is not a size numfmt --from=iec reads: use digits with an optional K, M, G or T suffix, e.g. "512M"`);
+  }
+  return bytes;
+}
+
+/**
+ * The disk size in sectors.
+ *
+ * An integer diskSize is MiB, as `truncate -s <n>M`. For "auto", nixdisk knows the exact
+ * bytes the root filesystem needs (measured by building it, not estimated), so it adds
+ * no fudge and no reserve on top: the root partition must hold
+ *
+ *     filesystemBytes + iec(additionalSpace)
+ *
+ * and the disk is the smallest whole number of MiB whose root partition, placed by the
+ * layout's own rules (boot partitions, alignment, backup GPT), is at least that large.
+ * nixpkgs instead adds a per-layout reserve and rounds up a full extra MiB (FACTS §5);
+ * its estimate was a bound on ext4 overhead, which an exact size makes unnecessary.
+ */
+export function diskSectors(options: ImageOptions, filesystemBytes?: number): number {
+  if (options.diskSize !== 'auto') {
+    if (!Number.isSafeInteger(options.diskSize) || options.diskSize <= 0) {
+      throw new PlanError(`diskSize must be a positive whole number of MiB or "auto", got ${options.diskSize}`);
+    }
+    return options.diskSize * (MiB / SECTOR);
+  }
+  if (filesystemBytes === undefined) {
+    throw new PlanError('diskSize is "auto": the disk size follows from the root filesystem, which is known only while building');
+  }
+  const rootBytesNeeded = filesystemBytes + iecOption('additionalSpace', options.additionalSpace);
+  return smallestDiskSectors(options.partitionTableType, rootBytesNeeded, iecOption('bootSize', options.bootSize));
+}
+
+/**
+ * The whole image plan. `filesystemBytes` is what the root filesystem needs: required for
+ * diskSize = "auto", and checked against the root partition for a fixed diskSize.
+ */
+export function planImage(options: ImageOptions, filesystemBytes?: number, entropy: Entropy = systemEntropy): ImagePlan {
+  const totalSectors = diskSectors(options, filesystemBytes);
+  const type = options.partitionTableType;
+  const table = layoutPartitions(type, totalSectors, iecOption('bootSize', options.bootSize), options.rootGPUID, options.deterministic, entropy);
+  const rootPartition = rootPartitionNumber(type);
+  const root = table.partitions.find((partition) => partition.number === rootPartition);
+  const rootOffsetBytes = root ? root.firstSector * SECTOR : 0;
+  const rootSizeBytes = root ? (root.lastSector - root.firstSector + 1) * SECTOR : totalSectors * SECTOR;
+  if (filesystemBytes !== undefined && rootSizeBytes < filesystemBytes) {
+    throw new PlanError(
+      `diskSize ${options.diskSize} MiB is too small: the root partition holds ${formatBytes(rootSizeBytes)}, the filesystem needs ${formatBytes(filesystemBytes)}; raise diskSize or use "auto"`,
+    );
+  }
+  return {
+    options,
+    partitionTableType: type,
+    totalSectors,
+    table,
+    rootPartition,
+    rootOffsetBytes,
+    rootSizeBytes,
+    imageFileName: imageFileName(options),
+  };
+}
+
+/** The image as ordered, gapless byte ranges from 0 to its size. */
+export function assemblyPieces(plan: ImagePlan): ImagePiece[] {
+  const totalBytes = plan.totalSectors * SECTOR;
+  if (plan.table.kind === 'none') {
+    return [{ kind: 'partition', offsetBytes: 0, sizeBytes: totalBytes, role: 'root', partitionNumber: 0 }];
+  }
+  const onDisk = [...plan.table.partitions].sort((a, b) => a.firstSector - b.firstSector);
+  const pieces: ImagePiece[] = [];
+  let cursor = 0;
+  const zeroUpTo = (offset: number): void => {
+    if (offset > cursor) pieces.push({ kind: 'zero', offsetBytes: cursor, sizeBytes: offset - cursor });
+    cursor = Math.max(cursor, offset);
+  };
+  const headEnd = onDisk.length > 0 ? onDisk[0]!.firstSector * SECTOR : totalBytes;
+  pieces.push({ kind: 'head', offsetBytes: 0, sizeBytes: headEnd });
+  cursor = headEnd;
+  for (const partition of onDisk) {
+    zeroUpTo(partition.firstSector * SECTOR);
+    const sizeBytes = (partition.lastSector - partition.firstSector + 1) * SECTOR;
+    pieces.push({ kind: 'partition', offsetBytes: cursor, sizeBytes, role: partition.role, partitionNumber: partition.number });
+    cursor += sizeBytes;
+  }
+  if (plan.table.kind === 'gpt') {
+    const tailOffset = (plan.totalSectors - GPT_TAIL_SECTORS) * SECTOR;
+    zeroUpTo(tailOffset);
+    pieces.push({ kind: 'tail', offsetBytes: tailOffset, sizeBytes: totalBytes - tailOffset });
+  } else {
+    zeroUpTo(totalBytes);
+  }
+  return pieces;
 }

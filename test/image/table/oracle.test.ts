@@ -1,0 +1,166 @@
+/**
+ * The real tools as the oracle: nixpkgs' own parted (+ sgdisk) commands on a blank file
+ * against nixdisk's bytes on a file of the same size.
+ */
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PartitionTableType } from '../../../src/options.js';
+import { gptBytes } from '../../../src/image/table/gpt.js';
+import { bootEndMiBFromBytes, layoutPartitions, LayoutError } from '../../../src/image/table/layouts.js';
+import { mbrBytes } from '../../../src/image/table/mbr.js';
+import { parseIecSize } from '../../../src/units.js';
+
+const env = { PATH: `${process.env.PATH}:/usr/sbin:/sbin` };
+const ROOT_GPUID = 'F222513B-DED1-49FA-B591-20CE86A2FE7F';
+const DISK_GUID_ARG = '97FD5997-D90B-4AA3-8D16-C1723AEA73C';
+const P1 = '1C06F03B-704E-4657-B9CD-681A087A2FDC';
+const P2 = '970C694F-AFD0-4B99-B750-CDB7A329AB6F';
+
+/** nixpkgs' partitionDiskScript (V2025), transcribed independently of src/image/table/layouts.ts. */
+function nixpkgsCommands(type: PartitionTableType, bootSizeMiB: string, rootGPUID: string): { parted: string[]; sgdisk?: string[] } {
+  const b = bootSizeMiB;
+  switch (type) {
+    case 'legacy':
+      return { parted: ['mklabel', 'msdos', 'mkpart', 'primary', 'ext4', '1MiB', '100%'] };
+    case 'legacy+boot':
+      return { parted: ['mklabel', 'msdos', 'mkpart', 'primary', 'fat32', '1MiB', b, 'set', '1', 'boot', 'on', 'mkpart', 'primary', 'ext4', b, '100%'] };
+    case 'legacy+gpt':
+      return {
+        parted: ['mklabel', 'gpt', 'mkpart', 'no-fs', '1MiB', '2MiB', 'set', '1', 'bios_grub', 'on', 'mkpart', 'primary', 'ext4', '2MiB', '100%', 'align-check', 'optimal', '2'],
+        sgdisk: [`--disk-guid=${DISK_GUID_ARG}`, `--partition-guid=1:${P1}`, `--partition-guid=2:${P2}`, `--partition-guid=3:${rootGPUID}`],
+      };
+    case 'efi':
+      return {
+        parted: ['mklabel', 'gpt', 'mkpart', 'ESP', 'fat32', '8MiB', b, 'set', '1', 'boot', 'on', 'align-check', 'optimal', '1', 'mkpart', 'primary', 'ext4', b, '100%', 'align-check', 'optimal', '2'],
+        sgdisk: [`--disk-guid=${DISK_GUID_ARG}`, `--partition-guid=1:${P1}`, `--partition-guid=2:${rootGPUID}`],
+      };
+    case 'efixbootldr':
+      return {
+        parted: ['mklabel', 'gpt', 'mkpart', 'ESP', 'fat32', '8MiB', '100MiB', 'set', '1', 'boot', 'on', 'align-check', 'optimal', '1', 'mkpart', 'BOOT', 'fat32', '100MiB', b, 'set', '2', 'bls_boot', 'on', 'align-check', 'optimal', '2', 'mkpart', 'ROOT', 'ext4', b, '100%', 'align-check', 'optimal', '3'],
+        sgdisk: [`--disk-guid=${DISK_GUID_ARG}`, `--partition-guid=1:${P1}`, `--partition-guid=2:${P2}`, `--partition-guid=3:${rootGPUID}`],
+      };
+    case 'hybrid':
+      return {
+        parted: ['mklabel', 'gpt', 'mkpart', 'ESP', 'fat32', '8MiB', b, 'set', '1', 'boot', 'on', 'align-check', 'optimal', '1', 'mkpart', 'no-fs', '0', '1024KiB', 'set', '2', 'bios_grub', 'on', 'mkpart', 'primary', 'ext4', b, '100%', 'align-check', 'optimal', '3'],
+        sgdisk: [`--disk-guid=${DISK_GUID_ARG}`, `--partition-guid=1:${P1}`, `--partition-guid=2:${P2}`, `--partition-guid=3:${rootGPUID}`],
+      };
+    case 'none':
+      throw new Error('none has no table');
+  }
+}
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'nixdisk-table-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function blankFile(path: string, totalSectors: number): Promise<void> {
+  const handle = await open(path, 'w');
+  await handle.truncate(totalSectors * 512);
+  await handle.close();
+}
+
+async function writeAt(path: string, totalSectors: number, pieces: { offset: number; bytes: Buffer }[]): Promise<void> {
+  await blankFile(path, totalSectors);
+  const handle = await open(path, 'r+');
+  for (const piece of pieces) await handle.write(piece.bytes, 0, piece.bytes.length, piece.offset);
+  await handle.close();
+}
+
+async function readAt(path: string, offset: number, length: number): Promise<Buffer> {
+  const handle = await open(path, 'r');
+  const buffer = Buffer.alloc(length);
+  await handle.read(buffer, 0, length, offset);
+  await handle.close();
+  return buffer;
+}
+
+interface SfdiskTable {
+  label: string;
+  id: string;
+  firstlba?: number;
+  lastlba?: number;
+  partitions: Record<string, unknown>[];
+}
+
+async function sfdiskJson(path: string): Promise<SfdiskTable> {
+  const { stdout } = await execa('sfdisk', ['--json', path], { env });
+  const table = JSON.parse(stdout).partitiontable;
+  delete table.device;
+  for (const partition of table.partitions) partition.node = String(partition.node).slice(path.length);
+  return table;
+}
+
+const cases: { type: PartitionTableType; mib: number; bootSize: string }[] = [];
+for (const type of ['legacy', 'legacy+boot', 'legacy+gpt', 'efi', 'efixbootldr', 'hybrid'] as const) {
+  cases.push({ type, mib: 2048, bootSize: '256M' }, { type, mib: 300, bootSize: '256M' });
+  if (type === 'efixbootldr') cases.push({ type, mib: 200, bootSize: '150M' }, { type, mib: 201, bootSize: '100M' });
+  else cases.push({ type, mib: 64, bootSize: '32M' }, { type, mib: 200, bootSize: '20M' }, { type, mib: 201, bootSize: '20M' });
+}
+cases.push({ type: 'efi', mib: 3 * 1024 * 1024, bootSize: '256M' }, { type: 'hybrid', mib: 3 * 1024 * 1024, bootSize: '1G' });
+
+describe('nixdisk tables equal parted + sgdisk output (nixpkgs commands)', () => {
+  it.each(cases)('$type on $mib MiB, bootSize $bootSize', async ({ type, mib, bootSize }) => {
+    const totalSectors = mib * 2048;
+    const bootSizeBytes = parseIecSize(bootSize)!;
+    const reference = join(dir, `ref-${type}-${mib}.img`);
+    const ours = join(dir, `ours-${type}-${mib}.img`);
+
+    await blankFile(reference, totalSectors);
+    const commands = nixpkgsCommands(type, `${bootEndMiBFromBytes(bootSizeBytes)}MiB`, ROOT_GPUID);
+    await execa('parted', ['--script', '-a', 'optimal', reference, '--', ...commands.parted], { env });
+    if (commands.sgdisk) await execa('sgdisk', [...commands.sgdisk, reference], { env });
+
+    const table = layoutPartitions(type, totalSectors, bootSizeBytes, ROOT_GPUID, true);
+    if (table.kind === 'gpt') {
+      const { primary, backup } = gptBytes(table, totalSectors);
+      await writeAt(ours, totalSectors, [
+        { offset: 0, bytes: primary },
+        { offset: (totalSectors - 33) * 512, bytes: backup },
+      ]);
+      // Every byte of both GPT copies, protective MBR included.
+      expect((await readAt(ours, 0, 34 * 512)).equals(await readAt(reference, 0, 34 * 512))).toBe(true);
+      const tail = (totalSectors - 33) * 512;
+      expect((await readAt(ours, tail, 33 * 512)).equals(await readAt(reference, tail, 33 * 512))).toBe(true);
+      const verify = await execa('sgdisk', ['-v', ours], { env });
+      expect(verify.stdout).toContain('No problems found');
+      expect(await sfdiskJson(ours)).toEqual(await sfdiskJson(reference));
+    } else {
+      await writeAt(ours, totalSectors, [{ offset: 0, bytes: mbrBytes(table, totalSectors) }]);
+      const [oursSector, referenceSector] = [await readAt(ours, 0, 512), await readAt(reference, 0, 512)];
+      // The partition entries and 0x55AA; the signature (0x1B8) is random in parted's.
+      expect(oursSector.subarray(0x1bc).equals(referenceSector.subarray(0x1bc))).toBe(true);
+      const [oursJson, referenceJson] = [await sfdiskJson(ours), await sfdiskJson(reference)];
+      expect(oursJson.id).toBe(`0x${table.mbrSignature!.toString(16).padStart(8, '0')}`);
+      expect({ ...oursJson, id: 'random' }).toEqual({ ...referenceJson, id: 'random' });
+    }
+    await rm(reference);
+    await rm(ours);
+  });
+
+  it('refuses legacy on a 3 TiB disk, as parted does', async () => {
+    const totalSectors = 3 * 1024 * 1024 * 2048;
+    const reference = join(dir, 'ref-legacy-3T.img');
+    await blankFile(reference, totalSectors);
+    const parted = await execa('parted', ['--script', '-a', 'optimal', reference, '--', ...nixpkgsCommands('legacy', '257MiB', ROOT_GPUID).parted], { env, reject: false });
+    expect(parted.exitCode).not.toBe(0);
+    expect(() => layoutPartitions('legacy', totalSectors, 256 * 1024 * 1024, ROOT_GPUID)).toThrow(LayoutError);
+    await rm(reference);
+  });
+
+  it('refuses efixbootldr when bootSize does not end after 100 MiB, as parted does', async () => {
+    const totalSectors = 512 * 2048;
+    const reference = join(dir, 'ref-xbootldr-small.img');
+    await blankFile(reference, totalSectors);
+    const parted = await execa('parted', ['--script', '-a', 'optimal', reference, '--', ...nixpkgsCommands('efixbootldr', '100MiB', ROOT_GPUID).parted], { env, reject: false });
+    expect(parted.exitCode).not.toBe(0);
+    expect(() => layoutPartitions('efixbootldr', totalSectors, 99 * 1024 * 1024, ROOT_GPUID)).toThrow(/bootSize must end after 100MiB/);
+    await rm(reference);
+  });
+});
