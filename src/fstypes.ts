@@ -30,7 +30,8 @@ export const FS_TYPES: Readonly<Record<string, FsTypeFacts>> = {
   ext4: { fsType: 'ext4', labelMaxBytes: 16, uuidNotation: 'dce', debianPackage: 'e2fsprogs', readOnly: false, posix: true },
   btrfs: { fsType: 'btrfs', labelMaxBytes: 255, uuidNotation: 'dce', debianPackage: 'btrfs-progs', readOnly: false, posix: true },
   xfs: { fsType: 'xfs', labelMaxBytes: 12, uuidNotation: 'dce', debianPackage: 'xfsprogs', readOnly: false, posix: true },
-  erofs: { fsType: 'erofs', labelMaxBytes: 16, uuidNotation: 'dce', debianPackage: 'erofs-utils', readOnly: true, posix: true },
+  // The format has 16 bytes for a label, but erofs-utils 1.5 (Debian 12) cannot write it.
+  erofs: { fsType: 'erofs', labelMaxBytes: null, uuidNotation: 'dce', debianPackage: 'erofs-utils', readOnly: true, posix: true },
   squashfs: { fsType: 'squashfs', labelMaxBytes: null, uuidNotation: 'none', debianPackage: 'squashfs-tools', readOnly: true, posix: true },
   vfat: { fsType: 'vfat', labelMaxBytes: 11, uuidNotation: 'fat-serial', debianPackage: 'dosfstools', readOnly: false, posix: false },
   f2fs: { fsType: 'f2fs', labelMaxBytes: 512, uuidNotation: 'dce', debianPackage: 'f2fs-tools', readOnly: false, posix: true },

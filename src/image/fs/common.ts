@@ -1,5 +1,5 @@
 /** Plumbing shared by the filesystem writers: output-file hygiene, tree scans, the size search. */
-import { lstat, mkdtemp, open, readdir, readlink, rename, rm } from 'node:fs/promises';
+import { lstat, mkdtemp, open, readdir, readlink, rename, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsTypeFacts, labelProblem } from '../../fstypes.js';
 import { FilesystemTooSmallError, type FilesystemBuild } from './filesystem.js';
@@ -195,4 +195,33 @@ export async function measureBySmallestBuild(
   workDir: string,
 ): Promise<number> {
   return withScratchDir(workDir, (dir) => createMinimal({ ...build, output: join(dir, 'measure.img') }));
+}
+
+/**
+ * Read-only formats (erofs, squashfs) are built whole at their natural size: `create`
+ * builds beside the output, fails with the needed size when that is larger than asked
+ * for, and pads with zeros up to the asked size; `createMinimal` keeps the natural size
+ * rounded up to 4 KiB.
+ */
+export async function createReadOnlyImage(
+  fsType: string,
+  build: Omit<FilesystemBuild, 'sizeBytes'> & { sizeBytes: number | null },
+  writeImage: (path: string) => Promise<void>,
+): Promise<number> {
+  await assertAbsent(build.output);
+  const building = `${build.output}.building`;
+  await assertAbsent(building);
+  try {
+    await writeImage(building);
+    const needed = roundUpTo((await lstat(building)).size, 4096);
+    if (build.sizeBytes !== null && needed > build.sizeBytes) {
+      throw new FilesystemTooSmallError(fsType, build.sizeBytes, 'the image does not fit', needed);
+    }
+    const size = build.sizeBytes ?? needed;
+    await truncate(building, size);
+    await rename(building, build.output);
+    return size;
+  } finally {
+    await rm(building, { force: true });
+  }
 }
