@@ -34,7 +34,7 @@ export function findCallSites(tree: Tree): CallSiteNode[] {
     const target = match.captures.find((c) => c.name === 'target')?.node;
     if (!load || !target || !loadsMakeDiskImage(target, 0)) continue;
     const loader = load.childForFieldName('function')?.text ?? '';
-    for (const site of applicationsOf(load, `${compact(loader)} ${compact(target.text)}`, tree.rootNode, 0)) {
+    for (const site of applicationsOf(load, `${compact(loader)} ${describeTarget(target)}`, tree.rootNode, 0)) {
       sites.set(`${site.argument.startIndex}:${site.argument.endIndex}`, site);
     }
   }
@@ -69,6 +69,14 @@ function loadsMakeDiskImage(target: SyntaxNode, hops: number): boolean {
     default:
       return false;
   }
+}
+
+/** The file expression as written; a name also shows what it is bound to. */
+function describeTarget(target: SyntaxNode): string {
+  const node = unparenthesize(target);
+  if (node.type !== 'variable_expression') return compact(target.text);
+  const definition = lexicalDefinition(node.text, node);
+  return definition && definition !== 'argument' ? `${node.text}, bound to ${compact(definition.text)}` : node.text;
 }
 
 function endsWithTarget(text: string): boolean {

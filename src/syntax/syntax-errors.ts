@@ -44,6 +44,11 @@ function describeError(error: SyntaxNode): NixSyntaxError {
   const first = tokens[0];
   if (!first) return { range: rangeOf(error), message: 'unexpected input' };
   const text = first.text.length > 30 ? `${first.text.slice(0, 27)}…` : first.text;
+  // `a = 1\n  b = 2;` reads as `a = 1 b` followed by a stray `=`: name the likely cause.
+  const before = previousToken(error);
+  if (first.type === '=' && before?.type === 'identifier') {
+    return { range: rangeOf(first), message: `unexpected \`=\`: missing \`;\` before \`${before.text}\`?` };
+  }
   return { range: rangeOf(first), message: `unexpected \`${text}\`` };
 }
 
@@ -55,6 +60,15 @@ function isLastInFile(node: SyntaxNode): boolean {
     }
   }
   return true;
+}
+
+/** The token just before `node` in the file. */
+function previousToken(node: SyntaxNode): SyntaxNode | undefined {
+  let current: SyntaxNode | null = node;
+  while (current && !current.previousSibling) current = current.parent;
+  let token = current?.previousSibling ?? null;
+  while (token && token.childCount > 0) token = token.lastChild;
+  return token ?? undefined;
 }
 
 /** The tokens under `node`, in order. */
