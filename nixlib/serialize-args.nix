@@ -9,7 +9,9 @@
 # Values:
 #   derivation            { "$drv" = drvPath; "$out" = outPath; "$output" = "out"; }
 #   path                  { "$path" = "/abs/path"; }   (never copied to the store)
-#   string with context   { "$string" = s; "$context" = [ store paths ]; }
+#   string with context   { "$string" = s; "$context" = [ installables ]; }
+#                         (`/nix/store/…drv!out` for a derivation output, a bare
+#                         `.drv` for all of its outputs, or a plain store path)
 #   function              { "$function" = true; }
 #   too deep (a cycle)    { "$truncated" = true; }
 #   others                as they are (strings, numbers, booleans, null, lists, sets)
@@ -28,10 +30,16 @@ let
 
   plainString = builtins.unsafeDiscardStringContext;
 
+  installablesOfContext = context: builtins.concatLists (builtins.attrValues (builtins.mapAttrs
+    (path: entry:
+      (if entry.path or false || entry.allOutputs or false then [ path ] else [ ])
+      ++ map (output: "${path}!${output}") (entry.outputs or [ ]))
+    context));
+
   serializeString = s:
     let context = builtins.getContext s;
     in if context == { } then s
-    else { "$string" = plainString s; "$context" = builtins.attrNames context; };
+    else { "$string" = plainString s; "$context" = installablesOfContext context; };
 
   serializeDerivation = d: {
     "$drv" = plainString d.drvPath;

@@ -18,7 +18,10 @@ export interface SerializedPath {
 /** A string that refers to store paths (e.g. `"${pkgs.hello}/bin/hello"`). */
 export interface SerializedString {
   $string: string;
-  /** Store paths the string depends on: `.drv` files for derivation outputs, or plain store paths. */
+  /**
+   * What the string depends on, as `nix-store --realise` takes it: `/nix/store/…drv!out`
+   * for a derivation output, a bare `.drv` for all its outputs, or a plain store path.
+   */
   $context: string[];
 }
 
@@ -106,7 +109,7 @@ export function isSerializedString(value: SerializedValue): value is SerializedS
 /**
  * What `nix-store --realise` must build or check before the values can be read from
  * the store: `drv!output` for derivations, and each path of a string's context
- * (a `.drv` there stands for all its outputs). Sorted and without duplicates.
+ * (already in that form). Sorted and without duplicates.
  */
 export function installablesOf(value: SerializedValue): string[] {
   const found = new Set<string>();

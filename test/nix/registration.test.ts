@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { closureFromInfos, formatRegistration, normalizeNarHash, parseRegistration } from '../../src/nix/closure.js';
+
+const A = '/nix/store/wd0ys9snp82b5v5j4pgp5wfhnfjhl2vm-a';
+const B = '/nix/store/7adhpn10fjccdykc914hqrcg2yfilijx-b';
+const B_DRV = '/nix/store/d4c5amcdrvbrwr1m53d7bwmj79v9j1aq-b.drv';
+const HEX = '0b91301cf4d12dd47ae64543502d0d8d9bbf5b43a9910df5973859d33d71c04c';
+const BASE32 = '0k60f4yx6n9qjzshv4d98ddvz6wd1lnm0hs5wrxd8bfiyhf3148b';
+
+describe('normalizeNarHash', () => {
+  it.each([
+    [HEX, `sha256:${BASE32}`],
+    [`sha256:${HEX}`, `sha256:${BASE32}`],
+    [`sha256:${BASE32}`, `sha256:${BASE32}`],
+  ])('%s → %s', (input, expected) => {
+    expect(normalizeNarHash(input)).toBe(expected);
+  });
+
+  it.each([['md5:0123'], ['sha256:short'], ['']])('rejects %j', (input) => {
+    expect(() => normalizeNarHash(input)).toThrow(/NAR hash/);
+  });
+});
+
+describe('parseRegistration', () => {
+  it('reads the --dump-db form (base-16 hash, deriver given)', () => {
+    const text = [B, HEX, '560', B_DRV, '1', A, ''].join('\n');
+    expect(parseRegistration(text)).toEqual([
+      { path: B, narHash: `sha256:${BASE32}`, narSize: 560, deriver: B_DRV, references: [A] },
+    ]);
+  });
+
+  it('reads the closureInfo form (sha256:base-32, empty deriver) and sorts references', () => {
+    const text = [B, `sha256:${BASE32}`, '560', '', '2', B, A, A, `sha256:${BASE32}`, '120', '', '0'].join('\n') + '\n';
+    const infos = parseRegistration(text);
+    expect(infos.map((i) => i.path)).toEqual([B, A]);
+    expect(infos[0]!.references).toEqual([A, B].sort());
+    expect(infos[0]!.deriver).toBeNull();
+    expect(infos[1]!.references).toEqual([]);
+  });
+
+  it.each([
+    ['a truncated entry', [A, HEX, '120'].join('\n'), /ends early: expected the deriver/],
+    ['a bad size', [A, HEX, 'big', '', '0'].join('\n'), /bad NAR size `big`/],
+    ['a bad count', [A, HEX, '1', '', 'x'].join('\n'), /bad reference count `x`/],
+    ['missing references', [A, HEX, '1', '', '2', B].join('\n'), /expected a reference of/],
+    ['a line that is no path', ['nix/store/x', HEX, '1', '', '0'].join('\n'), /expected a store path/],
+  ])('explains %s', (_what, text, message) => {
+    expect(() => parseRegistration(text)).toThrow(message);
+  });
+
+  it('reads an empty registration as no paths', () => {
+    expect(parseRegistration('')).toEqual([]);
+  });
+});
+
+describe('formatRegistration', () => {
+  it('writes closureInfo lines that parse back to the same closure', () => {
+    const infos = [
+      { path: B, narHash: `sha256:${BASE32}`, narSize: 560, deriver: B_DRV, references: [A] },
+      { path: A, narHash: `sha256:${BASE32}`, narSize: 120, deriver: null, references: [] },
+    ];
+    const text = formatRegistration(infos);
+    expect(text).toBe([B, `sha256:${BASE32}`, '560', '', '1', A, A, `sha256:${BASE32}`, '120', '', '0'].join('\n') + '\n');
+    expect(parseRegistration(text)).toEqual(infos.map((i) => ({ ...i, deriver: null })));
+  });
+});
+
+describe('closureFromInfos', () => {
+  it('sorts by path and adds up the NAR sizes', () => {
+    const closure = closureFromInfos([
+      { path: B, narHash: `sha256:${BASE32}`, narSize: 560, deriver: null, references: [] },
+      { path: A, narHash: `sha256:${BASE32}`, narSize: 120, deriver: null, references: [] },
+    ]);
+    expect(closure.paths.map((p) => p.path)).toEqual([B, A].sort());
+    expect(closure.totalNarSize).toBe(680);
+  });
+});
