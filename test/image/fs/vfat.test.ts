@@ -1,0 +1,100 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createBootFat, fatProblem, vfat, volumeIdFor } from '../../../src/image/fs/vfat.js';
+import type { TreeEntry } from '../../../src/image/fs/common.js';
+import { blkid, filesystemConformance } from './conformance.js';
+import { makeSampleTree, removeTree, sha256File } from './sample-tree.js';
+
+
+filesystemConformance({
+  fs: vfat,
+  label: 'ESP',
+  uuid: '1234-ABCD',
+  blkidUuid: '1234-ABCD',
+  tree: { symlinks: false },
+  modes: false,
+  byteIdentical: true,
+  sizeStep: 4096,
+});
+
+const entry = (path: string, kind: TreeEntry['kind'] = 'file'): TreeEntry => ({ path, kind, mode: 0o644, size: 0, identity: path, nlink: 1 });
+
+describe('vfat rules', () => {
+  it.each([
+    [[entry('EFI', 'directory'), entry('EFI/BOOT', 'directory'), entry('EFI/BOOT/BOOTX64.EFI')], null],
+    [[entry('a'), entry('link', 'symlink')], 'FAT cannot hold the symlink link'],
+    [[entry('fifo', 'other')], 'FAT cannot hold the special file fifo'],
+    [[entry('Readme'), entry('README')], 'FAT names ignore case: Readme and README would be the same entry'],
+  ])('fatProblem %#', (entries, problem) => {
+    expect(fatProblem(entries)).toBe(problem);
+  });
+
+  it.each([
+    [{ uuid: '1234-abcd', label: 'ESP', deterministic: false }, '1234ABCD'],
+    [{ uuid: '1234ABCD', label: 'ESP', deterministic: true }, '1234ABCD'],
+    [{ uuid: null, label: 'ESP', deterministic: false }, null],
+  ])('volumeIdFor %o', (build, expected) => {
+    expect(volumeIdFor(build)).toBe(expected);
+  });
+
+  it('derives a deterministic volume id from the label when none is given', () => {
+    expect(volumeIdFor({ uuid: null, label: 'ESP', deterministic: true })).toMatch(/^[0-9A-F]{8}$/);
+  });
+
+  it('derives different deterministic volume ids for ESP and BOOT', () => {
+    expect(volumeIdFor({ uuid: null, label: 'ESP', deterministic: true })).not.toBe(
+      volumeIdFor({ uuid: null, label: 'BOOT', deterministic: true }),
+    );
+  });
+
+  it('rejects a malformed volume id', () => {
+    expect(() => volumeIdFor({ uuid: 'not-hex', label: 'ESP', deterministic: true })).toThrow(/XXXX-XXXX/);
+  });
+
+  it('refuses a tree with a symlink before writing anything', async () => {
+    const source = await makeSampleTree();
+    const work = await mkdtemp(join(tmpdir(), 'nixdisk-vfat-'));
+    try {
+      await expect(
+        vfat.create({ sourceDir: source, output: join(work, 'x.img'), sizeBytes: 8 << 20, label: 'X', uuid: null, deterministic: true, epoch: 1 }),
+      ).rejects.toThrow(/FAT cannot hold the symlink bin\/doc-link/);
+    } finally {
+      await removeTree(source);
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('createBootFat', () => {
+  it('makes the default ESP FAT16 like mkfs.vfat does in nixpkgs, reproducibly, with the label', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'nixdisk-esp-'));
+    try {
+      const espBytes = (526336 - 16384) * 512;
+      const make = (name: string) =>
+        createBootFat({ output: join(work, name), sizeBytes: espBytes, label: 'ESP', volumeId: null, deterministic: true, epoch: 1, sourceDir: null });
+      await make('a.img');
+      await make('b.img');
+      const info = await blkid(join(work, 'a.img'));
+      expect(info.VERSION).toBe('FAT16');
+      expect(info.LABEL).toBe('ESP');
+      expect(await sha256File(join(work, 'a.img'))).toBe(await sha256File(join(work, 'b.img')));
+      await vfat.check(join(work, 'a.img'));
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+
+  it('picks FAT32 for a 1 GiB BOOT partition', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'nixdisk-boot-'));
+    try {
+      await createBootFat({ output: join(work, 'boot.img'), sizeBytes: 1 << 30, label: 'BOOT', volumeId: '0000-0001', deterministic: true, epoch: 1, sourceDir: null });
+      const info = await blkid(join(work, 'boot.img'));
+      expect(info.VERSION).toBe('FAT32');
+      expect(info.UUID).toBe('0000-0001');
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+});
