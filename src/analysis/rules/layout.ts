@@ -1,4 +1,7 @@
 import { PARTITION_TABLE_TYPES, type PartitionTableType } from '../../options.js';
+import { layoutPartitions, LayoutError, SECTORS_PER_MIB } from '../../image/table/layouts.js';
+import { MiB, parseIecSize } from '../../units.js';
+import { DEFAULT_ROOT_GPUID } from '../schema.js';
 import { bootEndMiB } from './sizes.js';
 import { diagnostic, known, knownBool, knownString, nixString, rangeOfArgument, setArgumentFix, type Rule, type RuleContext } from './rule.js';
 
@@ -41,50 +44,38 @@ export const bootPartitionNoRoom: Rule = {
   },
 };
 
-/**
- * The MiB where the root partition starts and the MiB the table keeps after it
- * (GPT's backup header: parted ends the last partition 1 MiB before the end).
- */
-export function rootPartitionBounds(table: PartitionTableType, bootEnd: number): { startMiB: number; tailMiB: number } {
-  switch (table) {
-    case 'none':
-      return { startMiB: 0, tailMiB: 0 };
-    case 'legacy':
-      return { startMiB: 1, tailMiB: 0 };
-    case 'legacy+boot':
-      return { startMiB: bootEnd, tailMiB: 0 };
-    case 'legacy+gpt':
-      return { startMiB: 2, tailMiB: 1 };
-    case 'efi':
-    case 'hybrid':
-    case 'efixbootldr':
-      return { startMiB: bootEnd, tailMiB: 1 };
-  }
+/** diskSize as a whole number of MiB, when it is fixed and known. */
+export function fixedDiskMiB(ctx: RuleContext): number | undefined {
+  const value = ctx.args.get('diskSize')?.value;
+  if (value?.kind === 'int') return value.value > 0 ? value.value : undefined;
+  if (value?.kind === 'string' && /^\d+$/.test(value.value) && Number(value.value) > 0) return Number(value.value);
+  return undefined;
 }
 
-/** A fixed diskSize with no room left for the root partition. */
+/**
+ * A fixed diskSize that the layout does not fit in, as the partition layout code
+ * (the same one the build uses) finds it. A boot partition that ends before it
+ * starts is bootPartitionNoRoom's finding, not repeated here.
+ */
 export const diskTooSmall: Rule = {
   code: 'disk-too-small',
-  summary: 'A fixed diskSize that leaves no room for the root filesystem.',
+  summary: 'A fixed diskSize the partition layout does not fit in.',
   check(ctx) {
     const table = tableType(ctx);
-    const diskSize = known(ctx, 'diskSize', 'int') ?? known(ctx, 'diskSize', 'string');
-    const mebibytes = diskSize?.kind === 'int' ? diskSize.value : diskSize && /^\d+$/.test(diskSize.value) ? Number(diskSize.value) : undefined;
-    if (!table || mebibytes === undefined || mebibytes <= 0) return [];
+    const mebibytes = fixedDiskMiB(ctx);
     const bootSize = knownString(ctx, 'bootSize');
-    const bootEnd = bootSize === undefined ? undefined : bootEndMiB(bootSize);
-    if (bootEnd === undefined && BOOT_PARTITION_START_MIB[table]) return [];
-    const { startMiB, tailMiB } = rootPartitionBounds(table, bootEnd ?? 0);
-    const rootMiB = mebibytes - startMiB - tailMiB;
-    if (rootMiB > 0) return [];
-    return [
-      diagnostic(
-        this.code,
-        'error',
-        `diskSize ${mebibytes} MiB leaves no room for the root filesystem: with ${table} it starts at ${startMiB} MiB${tailMiB ? ' and GPT keeps the last MiB' : ''}, so diskSize must exceed ${startMiB + tailMiB}`,
-        diskSize!.range,
-      ),
-    ];
+    const bootBytes = bootSize === undefined ? undefined : parseIecSize(bootSize);
+    if (!table || mebibytes === undefined || bootBytes === undefined || bootBytes === null || bootBytes < 0) return [];
+    const boot = BOOT_PARTITION_START_MIB[table];
+    if (boot && Math.floor(bootBytes / MiB) + 1 <= boot.start) return [];
+    try {
+      // GUIDs do not move partitions: the default keeps an invalid rootGPUID (reported elsewhere) out of the way.
+      layoutPartitions(table, mebibytes * SECTORS_PER_MIB, bootBytes, DEFAULT_ROOT_GPUID);
+      return [];
+    } catch (error) {
+      if (!(error instanceof LayoutError)) throw error;
+      return [diagnostic(this.code, 'error', `diskSize ${mebibytes} (MiB) does not fit the ${table} layout: ${error.message}`, rangeOfArgument(ctx, 'diskSize'))];
+    }
   },
 };
 
