@@ -136,3 +136,25 @@ export async function evaluateCallSite(request: EvaluateRequest): Promise<{ args
   }
   return { args: parsed };
 }
+
+/**
+ * `nix-instantiate FILE [-A ATTR]` for a file of ordinary derivations (no
+ * make-disk-image call), e.g. a test fixture: the .drv paths, ready for `realise`.
+ */
+export async function instantiate(request: Pick<EvaluateRequest, 'file' | 'attr' | 'includes' | 'cwd'>): Promise<string[]> {
+  const cwd = request.cwd ?? process.cwd();
+  const run = await runNixTool(
+    'nix-instantiate',
+    [
+      ...OFFLINE_OPTIONS,
+      ...request.includes.flatMap((entry) => ['-I', entry]),
+      path.resolve(cwd, request.file),
+      ...(request.attr ? ['-A', request.attr] : []),
+    ],
+    { cwd },
+  );
+  if (run.exitCode !== 0) {
+    throw new NixEvaluationError(`Nix could not instantiate ${request.file}:\n${nixErrorText(run.stderr)}`, run.stderr);
+  }
+  return run.stdout.split('\n').filter((line) => line !== '');
+}
