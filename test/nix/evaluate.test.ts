@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { evaluateCallSite, NixEvaluationError, type EvaluateRequest } from '../../src/nix/evaluate.js';
+import { spawnSync } from 'node:child_process';
+import { evaluateCallSite, NIXLIB_DIR, NixEvaluationError, type EvaluateRequest } from '../../src/nix/evaluate.js';
 import { installablesOf } from '../../src/nix/serialized.js';
 import { PACKAGE_ROOT } from '../../src/syntax/parser.js';
 
@@ -142,13 +143,17 @@ describe('evaluateCallSite: --arg, --argstr and -I', () => {
     expect(error.message).toMatch(/function-file\.nix is a function whose argument `label` has no default; pass it with `--arg label EXPR` or `--argstr label STRING`/);
   });
 
-  it('lets a real nixpkgs given with -I win over the stand-in', async () => {
-    const fakeNixpkgs = mkdtempSync(path.join(tmpdir(), 'nixdisk-nixpkgs-'));
-    writeFileSync(path.join(fakeNixpkgs, 'default.nix'), '{ }: { label = "from-include"; }\n');
-    mkdirSync(path.join(fakeNixpkgs, 'nixos', 'lib'), { recursive: true });
-    writeFileSync(path.join(fakeNixpkgs, 'nixos', 'lib', 'make-disk-image.nix'), 'throw "never read"\n');
+  const fakeNixpkgs = path.join(FIXTURES, 'fake-nixpkgs');
+
+  it('lets a nixpkgs given with -I win over the stand-in', async () => {
     const call = await evaluate(path.join(FIXTURES, 'uses-nixpkgs.nix'), { includes: [`nixpkgs=${fakeNixpkgs}`] });
     expect(call.arguments.label).toBe('from-include');
+  });
+
+  it("intercepts pkgs.callPackage of make-disk-image.nix inside an imported nixpkgs", async () => {
+    const call = await evaluate(path.join(FIXTURES, 'call-package.nix'), { includes: [`nixpkgs=${fakeNixpkgs}`] });
+    // callPackage filled pkgs and lib from functionArgs; they are dropped as always.
+    expect(call.arguments).toEqual({ config: expect.objectContaining({ toplevel: null }), format: 'vpc', label: 'from-include' });
   });
 
   it('explains the stand-in <nixpkgs> when a file needs the real one', async () => {
@@ -234,5 +239,17 @@ describe('evaluateCallSite: the examples', () => {
     expect(error.message).toMatch(/it is a set\)/);
     const nested = await evaluationError(path.join(EXAMPLES, 'images.nix'), { attr: 'images' });
     expect(nested.message).toMatch(/holds make-disk-image calls at: compressed, small/);
+  });
+});
+
+describe("nixlib's stand-in nixpkgs outside nixdisk", () => {
+  it('explains itself when plain Nix calls its make-disk-image.nix', () => {
+    const result = spawnSync(
+      'nix-instantiate',
+      ['--eval', '--strict', '-I', `nixpkgs=${path.join(NIXLIB_DIR, 'nixpkgs')}`, path.join(EXAMPLES, 'store-only.nix'), '-A', 'outPath'],
+      { encoding: 'utf8' },
+    );
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/nixdisk's stand-in for <nixpkgs\/nixos\/lib\/make-disk-image\.nix>.*Build this file with `nixdisk build`/s);
   });
 });
