@@ -1,9 +1,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { instantiate } from '../../src/nix/evaluate.js';
+import { evaluateCallSite, instantiate } from '../../src/nix/evaluate.js';
+import { installablesOf } from '../../src/nix/serialized.js';
 import { closureOf, formatRegistration, narHashOf, NixStoreError, parseRegistration, realise, type Closure } from '../../src/nix/closure.js';
 import { PACKAGE_ROOT } from '../../src/syntax/parser.js';
 
@@ -125,5 +126,19 @@ describe('realise', () => {
     expect(await realise([root!])).toEqual([root]);
     expect(await realise([])).toEqual([]);
     expect(await closureOf([])).toEqual({ paths: [], totalNarSize: 0 });
+  });
+});
+
+describe("the examples' store paths", () => {
+  it('examples/store-only.nix realises to a closure of launcher, greeting and motd', async () => {
+    const { args } = await evaluateCallSite({ file: path.join(PACKAGE_ROOT, 'examples', 'store-only.nix'), args: [], argstrs: [], includes: [] });
+    const outputs = await realise(installablesOf(args.arguments));
+    const closure = await closureOf(outputs);
+    expect(closure.paths.map((p) => p.path.replace(/^\/nix\/store\/[0-9a-z]{32}-/, '')).sort()).toEqual(['greeting', 'launcher', 'motd']);
+    const greeting = byName(closure, 'greeting').path;
+    const launcher = byName(closure, 'launcher').path;
+    expect(statSync(path.join(greeting, 'bin', 'greet')).mode & 0o111).toBe(0o111);
+    expect(readlinkSync(path.join(launcher, 'bin', 'greet'))).toBe(`${greeting}/bin/greet`);
+    expect(byName(closure, 'launcher').references).toEqual([greeting]);
   });
 });
