@@ -19,6 +19,17 @@
 # nixpkgs itself was imported by the user's file (and hence through the shim).
 #
 # `call` is the serialized call (serialize-args.nix).
+#
+# Decisions and limits:
+# - The selected value must be the call's result itself. A string made from it
+#   (`img + "/nixos.qcow2"`) is refused with a hint, since nixdisk writes the whole
+#   output folder; a set holding calls is refused with their names.
+# - Interception is by the file's name exactly (`my-make-disk-image.nix` is read as
+#   usual), so nixdisk's own drop-in nixlib/make-disk-image.nix is intercepted too.
+# - Files read through scopedImport are not cached by Nix, so a real nixpkgs
+#   imported by the user's file evaluates more slowly than under nix-build.
+# - Values passed with --arg are evaluated by Nix before the shim sees them: a
+#   `--arg pkgs 'import <nixpkgs> { }'` is not intercepted inside.
 { file, attrPath }:
 { ... }@autoArgs:
 let
