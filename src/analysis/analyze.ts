@@ -49,10 +49,14 @@ export function checkArguments(
   given: ReadonlyMap<string, Attr>,
   callRange: SourceRange,
   argumentRange: SourceRange,
+  suppliedByCaller: ReadonlySet<string> = new Set(),
 ): { args: Map<string, ResolvedArgument>; diagnostics: Diagnostic[] } {
   const args = applyDefaults(given, callRange);
-  return { args, diagnostics: runRules({ args, given, callRange, argumentRange }) };
+  return { args, diagnostics: runRules({ args, given, callRange, argumentRange, suppliedByCaller }) };
 }
+
+/** callPackage fills every argument the package set has an attribute for: pkgs, lib and config among make-disk-image's required ones. */
+const CALL_PACKAGE_SUPPLIES: ReadonlySet<string> = new Set(['pkgs', 'lib', 'config']);
 
 function internalError(error: unknown, range: SourceRange): Diagnostic {
   const detail = error instanceof Error ? error.message : String(error);
@@ -63,7 +67,8 @@ function analyzeCallSite(site: CallSiteNode, file: string): AnalyzedCallSite {
   const argument = evaluate(site.argument, file);
   const base = { range: site.range, form: site.form, argument };
   if (argument.kind === 'attrs') {
-    const { args, diagnostics } = checkArguments(argument.attrs, site.range, argument.range);
+    const supplied = /\bcallPackage\b/.test(site.form) ? CALL_PACKAGE_SUPPLIES : new Set<string>();
+    const { args, diagnostics } = checkArguments(argument.attrs, site.range, argument.range, supplied);
     return { ...base, args, diagnostics };
   }
   if (argument.kind === 'dynamic') {

@@ -39,7 +39,7 @@ export const missingArgument: Rule = {
   code: 'missing-argument',
   summary: 'A required argument (pkgs, lib, config) is not given.',
   check(ctx) {
-    return ARGUMENTS.filter((spec) => spec.required && !ctx.args.has(spec.name)).map((spec) =>
+    return ARGUMENTS.filter((spec) => spec.required && !ctx.args.has(spec.name) && !ctx.suppliedByCaller.has(spec.name)).map((spec) =>
       diagnostic(this.code, 'error', `make-disk-image needs the argument ${spec.name} (${spec.typeText})`, ctx.callRange),
     );
   },

@@ -13,6 +13,8 @@ export interface RuleContext {
   callRange: SourceRange;
   /** The argument attrset; its closing brace is where a fix inserts a new argument. */
   argumentRange: SourceRange;
+  /** Arguments the caller fills in itself (callPackage passes pkgs, lib and config from the package set). */
+  suppliedByCaller: ReadonlySet<string>;
 }
 
 /**
