@@ -4,6 +4,8 @@
  * friends live but an ordinary user's PATH often does not look), and errors that
  * say which Debian package to install when the program is missing.
  */
+import { access, constants } from 'node:fs/promises';
+import { join } from 'node:path';
 import { execa } from 'execa';
 
 /** The Debian 12 package that ships each program nixdisk runs. */
@@ -42,6 +44,8 @@ export const DEBIAN_PACKAGE_OF: Readonly<Record<string, string>> = {
   'sgdisk': 'gdisk',
   'parted': 'parted',
   'partx': 'util-linux',
+  'fakeroot': 'fakeroot',
+  'faketime': 'faketime',
   'nix-build': 'nix-bin',
   'nix-instantiate': 'nix-bin',
   'nix-store': 'nix-bin',
@@ -131,4 +135,21 @@ export async function runTool(command: string, args: readonly string[], options:
   const ok = exitCode !== undefined && (exitCode === 0 || (options.okExitCodes ?? []).includes(exitCode));
   if (!ok) throw new ToolFailedError(command, args, exitCode, result.signal ?? undefined, stdout, stderr);
   return { stdout, stderr, exitCode: exitCode! };
+}
+
+/**
+ * Throws a ToolMissingError unless `command` is an executable on the tool PATH. For
+ * programs started through a wrapper (fakeroot, faketime), whose own "not found"
+ * would not name the package.
+ */
+export async function requireTool(command: string, debianPackage?: string): Promise<void> {
+  for (const dir of toolSearchPath(process.env.PATH).split(':')) {
+    try {
+      await access(join(dir, command), constants.X_OK);
+      return;
+    } catch {
+      // not in this directory
+    }
+  }
+  throw new ToolMissingError(command, debianPackage ?? DEBIAN_PACKAGE_OF[command]);
 }
