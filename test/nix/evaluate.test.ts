@@ -80,6 +80,27 @@ describe('evaluateCallSite: how a file reaches make-disk-image', () => {
     expect(installablesOf(call.arguments)).toEqual([`${drv.$drv}!out`]);
   });
 
+  it('keeps the selected output of a multi-output derivation', async () => {
+    const call = await evaluate(callForms, { attr: 'multiOutput' });
+    const [doc] = call.arguments.additionalPaths as [{ $drv: string; $out: string; $output: string }];
+    expect(doc.$output).toBe('doc');
+    expect(doc.$out).toMatch(/-two-outputs-doc$/);
+    expect(installablesOf(call.arguments)).toEqual([`${doc.$drv}!doc`]);
+  });
+
+  it('cuts a set that contains itself off at a fixed depth', async () => {
+    const call = await evaluate(callForms, { attr: 'cyclic' });
+    let entry = (call.arguments.contents as Record<string, unknown>[])[0]!;
+    expect(entry).toMatchObject({ source: '/etc/hosts', target: '/hosts' });
+    let depth = 0;
+    while (entry.again && !('$truncated' in (entry.again as object))) {
+      entry = entry.again as Record<string, unknown>;
+      depth++;
+    }
+    expect(entry.again).toEqual({ $truncated: true });
+    expect(depth).toBe(31);
+  });
+
   it('reduces a NixOS-like config to the options nixdisk reads', async () => {
     const call = await evaluate(path.join(FIXTURES, 'nixos-config.nix'));
     const config = call.arguments.config!;
@@ -108,7 +129,7 @@ describe('evaluateCallSite: the attribute must be a make-disk-image call', () =>
 
   it('names the calls a set holds when -A is missing', async () => {
     const error = await evaluationError(callForms);
-    expect(error.message).toMatch(/call-forms\.nix is not a make-disk-image call \(it is a set\); it holds make-disk-image calls at: direct, inNestedFile, relativeMissing, values, viaBuiltins, viaCallPackage, viaLet, viaScopedImport \(choose one with -A\)/);
+    expect(error.message).toMatch(/call-forms\.nix is not a make-disk-image call \(it is a set\); it holds make-disk-image calls at: cyclic, direct, inNestedFile, multiOutput, relativeMissing, values, viaBuiltins, viaCallPackage, viaLet, viaScopedImport \(choose one with -A\)/);
   });
 
   it('lists the attributes there are when -A names a missing one', async () => {
