@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { SyntaxNode } from '../syntax/parser.js';
 import type { SourceRange } from '../syntax/range.js';
-import { rangeOf } from '../syntax/nodes.js';
+import { lazyRangeOf as rangeOf } from '../syntax/nodes.js';
 import type { Attr, Value } from './value.js';
 import { lookup, Thunk, type LazyAttr, type LazyValue, type Scope } from './scope.js';
 
@@ -33,7 +33,7 @@ const GLOBAL_BUILTINS = new Set([
  * the source, against which relative path literals resolve.
  */
 export function evaluate(node: SyntaxNode, file: string): Value {
-  const evaluator = new Evaluator(path.resolve(file));
+  const evaluator = new Evaluator(path.resolve(file), node);
   return evaluator.toValue(evaluator.eval(node, evaluator.scopeAround(node)));
 }
 
@@ -58,7 +58,12 @@ class Evaluator {
   private readonly converted = new Map<LazyValue, Value>();
   private readonly converting = new Set<LazyValue>();
 
-  constructor(private readonly file: string) {}
+  /** MISSING nodes only exist in trees with errors; asking every node costs a native call. */
+  private readonly treeHasErrors: boolean;
+
+  constructor(private readonly file: string, node: SyntaxNode) {
+    this.treeHasErrors = node.tree.rootNode.hasError;
+  }
 
   /** The environment that `node` sees: every let, rec, function and with that encloses it. */
   scopeAround(node: SyntaxNode): Scope | undefined {
@@ -68,18 +73,36 @@ class Evaluator {
     for (const { scope, via } of enclosing.reverse()) {
       switch (scope.type) {
         case 'let_expression':
-          env = this.bindingScope(scope, env).scope;
+          env = this.bindingScope(bindingsIn(scope), env).scope;
           break;
         case 'rec_attrset_expression':
         case 'let_attrset_expression':
-          if (via.type === 'binding_set') env = this.bindingScope(scope, env).scope;
+          if (via.type === 'binding_set') env = this.bindingScope(bindingsIn(scope), env).scope;
           break;
         case 'function_expression':
-          env = this.argumentScope(scope, env);
+          env = this.argumentScope(scope.childForFieldName('formals'), scope.childForFieldName('universal'), env);
+          break;
+        case 'ERROR':
+          env = this.recoveredScope(scope, via, env);
           break;
         case 'with_expression':
           if (via.startIndex === scope.childForFieldName('body')?.startIndex) env = this.withScope(scope, env);
           break;
+      }
+    }
+    return env;
+  }
+
+  /**
+   * In a broken file the enclosing function and let may be flattened into an ERROR
+   * node: `formals :` and `let bindings in` before the node still bind names for it.
+   */
+  private recoveredScope(error: SyntaxNode, via: SyntaxNode, env: Scope | undefined): Scope | undefined {
+    for (let child = error.firstChild; child && child.startIndex < via.startIndex; child = child.nextSibling) {
+      if (child.type === 'formals' && child.nextSibling?.type === ':') {
+        env = this.argumentScope(child, null, env);
+      } else if (child.type === 'binding_set' && child.previousSibling?.type === 'let') {
+        env = this.bindingScope(child.childrenForFieldName('binding'), env).scope;
       }
     }
     return env;
@@ -134,7 +157,7 @@ class Evaluator {
 
   private evalNode(node: SyntaxNode, scope: Scope | undefined): LazyValue {
     const range = rangeOf(node);
-    if (node.isMissing) return dynamic('missing (syntax error)', range);
+    if (this.treeHasErrors && node.isMissing) return dynamic('missing (syntax error)', range);
     switch (node.type) {
       case 'integer_expression': {
         const value = Number(node.text);
@@ -167,11 +190,11 @@ class Evaluator {
       case 'attrset_expression':
         return { kind: 'attrs', attrs: this.bindingsOf(bindingsIn(node), scope, scope), range };
       case 'rec_attrset_expression':
-        return { kind: 'attrs', attrs: this.bindingScope(node, scope).attrs, range };
+        return { kind: 'attrs', attrs: this.bindingScope(bindingsIn(node), scope).attrs, range };
       case 'let_expression':
-        return this.evalChild(node, 'body', this.bindingScope(node, scope).scope);
+        return this.evalChild(node, 'body', this.bindingScope(bindingsIn(node), scope).scope);
       case 'let_attrset_expression': {
-        const body = this.bindingScope(node, scope).attrs.get('body');
+        const body = this.bindingScope(bindingsIn(node), scope).attrs.get('body');
         return body ? body.thunk.force() : dynamic('`let { … }` has no `body` attribute', range);
       }
       case 'with_expression':
@@ -221,6 +244,8 @@ class Evaluator {
       case 'argument':
         return dynamic(found.why, range);
       case 'with':
+        // Nix's global names (`true`, `toString`, …) are lexical: no `with` can hide them.
+        if (isGlobalName(name)) return this.globalName(name, range);
         for (const withScope of found.scopes) {
           const environment = withScope.environment.force();
           if (environment.kind === 'attrs') {
@@ -240,15 +265,14 @@ class Evaluator {
   private globalName(name: string, range: SourceRange): LazyValue {
     if (name === 'true' || name === 'false') return { kind: 'bool', value: name === 'true', range };
     if (name === 'null') return { kind: 'null', range };
-    if (GLOBAL_BUILTINS.has(name) || name.startsWith('__')) return { kind: 'builtin', name, range };
+    if (isGlobalName(name)) return { kind: 'builtin', name, range };
     return dynamic(`\`${name}\` is not defined`, range);
   }
 
-  private argumentScope(fn: SyntaxNode, parent: Scope | undefined): Scope {
+  private argumentScope(formals: SyntaxNode | null, universal: SyntaxNode | null, parent: Scope | undefined): Scope {
     const names = new Map<string, string>();
-    const universal = fn.childForFieldName('universal');
     if (universal) names.set(universal.text, `\`${universal.text}\` is a function argument, ${NIX_ONLY}`);
-    for (const formal of fn.childForFieldName('formals')?.childrenForFieldName('formal') ?? []) {
+    for (const formal of formals?.childrenForFieldName('formal') ?? []) {
       const name = formal.childForFieldName('name')?.text;
       if (!name) continue;
       const fallback = formal.childForFieldName('default');
@@ -273,11 +297,10 @@ class Evaluator {
   }
 
   /** The recursive scope of a let or rec: its bindings see each other; `inherit x;` sees the scope outside. */
-  private bindingScope(node: SyntaxNode, parent: Scope | undefined): { scope: Scope; attrs: Map<string, LazyAttr> } {
+  private bindingScope(bindings: SyntaxNode[], parent: Scope | undefined): { scope: Scope; attrs: Map<string, LazyAttr> } {
     const names = new Map<string, Thunk>();
     const scope: Scope = { kind: 'bindings', names, parent };
     // As in Nix, the static names are bound first; `${e} = …;` names may then use them but are not in scope.
-    const bindings = bindingsIn(node);
     const attrs = this.bindingsOf(bindings.filter((b) => !hasDynamicName(b)), scope, parent);
     for (const [name, attr] of attrs) names.set(name, attr.thunk);
     for (const [name, attr] of this.bindingsOf(bindings.filter(hasDynamicName), scope, scope)) {
@@ -356,7 +379,7 @@ class Evaluator {
     const found = lookup(name, scope);
     if (found.found === 'thunk') return found.thunk.force();
     if (found.found === 'argument') return dynamic(found.why, range);
-    if (found.found === 'with') return dynamic(`\`${name}\` comes from \`with ${found.scopes[0].source};\`, ${NIX_ONLY}`, range);
+    if (found.found === 'with' && !isGlobalName(name)) return dynamic(`\`${name}\` comes from \`with ${found.scopes[0].source};\`, ${NIX_ONLY}`, range);
     return this.globalName(name, range);
   }
 
@@ -557,21 +580,19 @@ class Evaluator {
   }
 
   private add(left: LazyValue, right: LazyValue, range: SourceRange): LazyValue {
-    if ((left.kind === 'int' || left.kind === 'float') && (right.kind === 'int' || right.kind === 'float')) {
-      return arithmetic('+', left, right, range);
-    }
-    if (left.kind === 'path') {
-      const suffix = right.kind === 'string' || right.kind === 'path' ? right.value : undefined;
-      if (suffix === undefined) return typeError('`+`', right, range);
+    const numeric = (v: LazyValue) => v.kind === 'int' || v.kind === 'float';
+    if (numeric(left) && numeric(right)) return arithmetic('+', left, right, range);
+    if (left.kind === 'path' && (right.kind === 'string' || right.kind === 'path')) {
+      const suffix = right.value;
       if (right.kind === 'path' && right.value.startsWith('<')) return dynamic(`${right.value} is found through NIX_PATH, ${NIX_ONLY}`, right.range);
       return { kind: 'path', value: joinPath(left.value, suffix), range };
     }
-    if (left.kind === 'string') {
+    if (left.kind === 'string' && !numeric(right)) {
       const suffix = this.coerceToString(right, range, false);
       if (suffix.kind !== 'string') return suffix;
       return concatenate(left.value, suffix.value, range);
     }
-    return typeError('`+`', left, range);
+    return dynamic(`\`+\` cannot add ${TYPE_NAMES[left.kind]} and ${TYPE_NAMES[right.kind]} (Nix fails here)`, range);
   }
 
   /** Deep equality as `==` has it; a dynamic value when any compared part is unknown. */
@@ -654,7 +675,11 @@ class Evaluator {
       switch (child.type) {
         case 'string_fragment':
           // After `''$` / `\$` the grammar emits the `$` as a fragment of its own; Nix treats it as an escape.
-          parts.push({ text: child.text, kind: child.previousSibling?.type === 'dollar_escape' ? 'escape' : 'literal' });
+          {
+            const text = child.text;
+            const escaped = text === '$' && child.previousSibling?.type === 'dollar_escape';
+            parts.push({ text, kind: escaped ? 'escape' : 'literal' });
+          }
           break;
         case 'escape_sequence':
           parts.push({ text: indented ? unescapeIndented(child.text) : unescape(child.text.slice(1)), kind: 'escape' });
@@ -752,6 +777,10 @@ interface StringPart {
   text: string;
   /** Only literal source text has indentation; escapes and interpolations are content. */
   kind: 'literal' | 'escape' | 'interpolation';
+}
+
+function isGlobalName(name: string): boolean {
+  return name === 'true' || name === 'false' || name === 'null' || GLOBAL_BUILTINS.has(name) || name.startsWith('__');
 }
 
 /** `${e} = …;` or `"${e}" = …;`: a binding whose name is computed. */

@@ -9,6 +9,26 @@ export function rangeOf(node: SyntaxNode): SourceRange {
   };
 }
 
+/**
+ * The node's span, computed on first read. Each position costs a call into the
+ * native binding, and the evaluator makes a range for every node it visits while
+ * only a few of them are ever looked at.
+ */
+export function lazyRangeOf(node: SyntaxNode): SourceRange {
+  let start: SourceRange['start'] | undefined;
+  let end: SourceRange['end'] | undefined;
+  return {
+    get start() {
+      start ??= { line: node.startPosition.row, column: node.startPosition.column };
+      return start;
+    },
+    get end() {
+      end ??= { line: node.endPosition.row, column: node.endPosition.column };
+      return end;
+    },
+  };
+}
+
 /** Looks through any number of parentheses: `((e))` → `e`. */
 export function unparenthesize(node: SyntaxNode): SyntaxNode {
   let current = node;
