@@ -206,15 +206,20 @@ function endSector(position: PartedPosition, geometry: Geometry): number {
  * last sector itself is aligned. On GPT the aligned end is 2048 sectors before the last
  * sector (the backup GPT is in the way), so parted uses it only on disks where half a
  * percent exceeds 2048 sectors, from 201 MiB up (measured: 200 MiB ends at N-34, 201 MiB
- * at N-2049); smaller disks end at the last usable sector.
+ * at N-2049); smaller disks end at the last usable sector, and on disks under 4 MiB even
+ * that is out of range, which parted in script mode refuses.
  */
 function fullEndSector(geometry: Geometry): number {
   const lastUsable = lastUsableSector(geometry);
   const nominal = geometry.totalSectors - 1;
   const percentSectors = Math.ceil(Math.floor((geometry.totalSectors * SECTOR) / 100) / SECTOR);
-  const tolerance = Math.floor(percentSectors / 2) - 1;
+  const earliest = nominal - (Math.floor(percentSectors / 2) - 1);
   const aligned = Math.floor((lastUsable + 1) / SECTORS_PER_MIB) * SECTORS_PER_MIB - 1;
-  return aligned >= nominal - tolerance ? aligned : lastUsable;
+  if (aligned >= earliest) return aligned;
+  if (lastUsable >= earliest) return lastUsable;
+  throw new LayoutError(
+    `parted cannot end a partition at 100% of a ${formatBytes(geometry.totalSectors * SECTOR)} disk with a GPT (the last usable sector ${lastUsable} is too far from the end): make the disk larger`,
+  );
 }
 
 function describePosition(position: PartedPosition, geometry: Geometry): string {
@@ -252,11 +257,8 @@ export function layoutPartitions(
   deterministic = true,
   entropy: Entropy = systemEntropy,
 ): TablePlan {
-  checkTotalSectors(totalSectors);
   const layout = LAYOUTS[type];
-  const geometry: Geometry = { table: layout.table, totalSectors, bootEndMiB: bootEndMiBFromBytes(bootSizeBytes) };
-  const partitions = layout.partitions.map((spec, index) => placePartition(type, spec, index + 1, geometry, bootSizeBytes));
-  checkOverlaps(type, partitions);
+  const partitions = placePartitions(type, totalSectors, bootSizeBytes);
 
   if (layout.table === 'gpt') {
     const sgdiskGuids = layout.sgdiskPartitionGuids ?? [];
@@ -276,6 +278,23 @@ export function layoutPartitions(
   return { kind: 'none', partitions };
 }
 
+/** Where parted puts each partition of the layout (no identities yet), or why it refuses. */
+function placePartitions(type: PartitionTableType, totalSectors: number, bootSizeBytes: number): PartitionPlan[] {
+  checkTotalSectors(totalSectors);
+  const layout = LAYOUTS[type];
+  const geometry: Geometry = { table: layout.table, totalSectors, bootEndMiB: bootEndMiBFromBytes(bootSizeBytes) };
+  const partitions = layout.partitions.map((spec, index) => placePartition(spec, index + 1, geometry));
+  // A bootSize that empties a boot partition is wrong on any disk: report it before the disk's size.
+  const placed = layout.partitions.map((spec, index) => ({ spec, partition: partitions[index]! }));
+  for (const { spec, partition } of placed) if (spec.end.unit !== 'full') checkNotEmpty(type, spec, partition, geometry);
+  for (const { spec, partition } of placed) {
+    checkNotEmpty(type, spec, partition, geometry);
+    checkInsideTable(type, spec, partition, geometry);
+  }
+  checkOverlaps(type, partitions);
+  return partitions;
+}
+
 /**
  * parted writes a random MBR disk signature, which nixpkgs never pins. Linux names MBR
  * partitions by it (PARTUUID=SSSSSSSS-PP), so nixdisk derives it from the knob that
@@ -287,35 +306,48 @@ export function pinnedMbrSignature(rootGPUID: string): number {
   return parseInt(parseGuidAsSgdisk(rootGPUID).slice(0, 8), 16);
 }
 
-function placePartition(
-  type: PartitionTableType,
-  spec: PartitionSpec,
-  number: number,
-  geometry: Geometry,
-  bootSizeBytes: number,
-): PartitionPlan {
-  const firstSector = startSector(spec.start, geometry);
-  const lastSector = endSector(spec.end, geometry);
-  const what = `${type}: partition ${number} (${spec.role})`;
-  const diskSize = formatBytes(geometry.totalSectors * SECTOR);
+function placePartition(spec: PartitionSpec, number: number, geometry: Geometry): PartitionPlan {
+  return {
+    number,
+    role: spec.role,
+    name: spec.name,
+    typeGuid: spec.typeGuid,
+    mbrType: spec.mbrType,
+    bootable: spec.active ?? false,
+    firstSector: startSector(spec.start, geometry),
+    lastSector: endSector(spec.end, geometry),
+  };
+}
+
+function diskTooSmall(type: PartitionTableType, geometry: Geometry): string {
+  const needed = smallestFittingDisk(type, 1, geometry.bootEndMiB) * SECTOR;
+  const usesBootSize = LAYOUTS[type].partitions.some((p) => p.end.unit === 'bootSizeMiB');
+  return `the ${formatBytes(geometry.totalSectors * SECTOR)} disk is too small for this layout${
+    usesBootSize ? ` with bootSize ending at ${geometry.bootEndMiB} MiB` : ''
+  }; it needs at least ${formatBytes(needed)}`;
+}
+
+function checkNotEmpty(type: PartitionTableType, spec: PartitionSpec, partition: PartitionPlan, geometry: Geometry): void {
+  const { firstSector, lastSector } = partition;
   if (lastSector < firstSector) {
     const hint =
       spec.end.unit === 'full'
-        ? `the ${diskSize} disk is too small for this layout; it needs at least ${formatBytes(
-            smallestDiskSectors(type, 1, bootSizeBytes) * SECTOR,
-          )}`
+        ? diskTooSmall(type, geometry)
         : spec.end.unit === 'bootSizeMiB'
           ? `bootSize must end after ${describePosition(spec.start, geometry)}: raise bootSize to at least ${
               startSector(spec.start, geometry) / SECTORS_PER_MIB
             }M`
           : `${describePosition(spec.start, geometry)} is after ${describePosition(spec.end, geometry)}`;
-    throw new LayoutError(`${what} would be empty (sectors ${firstSector}..${lastSector}): ${hint}`);
+    throw new LayoutError(`${type}: partition ${partition.number} (${spec.role}) would be empty (sectors ${firstSector}..${lastSector}): ${hint}`);
   }
-  if (firstSector < firstUsableSector(geometry) || lastSector > lastUsableSector(geometry)) {
+}
+
+function checkInsideTable(type: PartitionTableType, spec: PartitionSpec, partition: PartitionPlan, geometry: Geometry): void {
+  const { firstSector, lastSector } = partition;
+  const what = `${type}: partition ${partition.number} (${spec.role})`;
+  if (lastSector > lastUsableSector(geometry)) {
     throw new LayoutError(
-      `${what} spans sectors ${firstSector}..${lastSector}, outside the usable sectors ${firstUsableSector(geometry)}..${lastUsableSector(
-        geometry,
-      )} of the ${diskSize} disk: make the disk larger${spec.end.unit === 'bootSizeMiB' ? ' or bootSize smaller' : ''}`,
+      `${what} would end at sector ${lastSector}, past the last usable sector ${lastUsableSector(geometry)}: ${diskTooSmall(type, geometry)}`,
     );
   }
   const sectors = lastSector - firstSector + 1;
@@ -324,16 +356,6 @@ function placePartition(
       `${what} spans sectors ${firstSector}..${lastSector}, beyond what an msdos table can address (2 TiB): use a GPT layout or a smaller disk`,
     );
   }
-  return {
-    number,
-    role: spec.role,
-    name: spec.name,
-    typeGuid: spec.typeGuid,
-    mbrType: spec.mbrType,
-    bootable: spec.active ?? false,
-    firstSector,
-    lastSector,
-  };
 }
 
 function checkOverlaps(type: PartitionTableType, partitions: PartitionPlan[]): void {
@@ -352,29 +374,35 @@ function checkOverlaps(type: PartitionTableType, partitions: PartitionPlan[]): v
 /**
  * The smallest disk, in sectors and a whole number of MiB (as nixpkgs' sizes always are),
  * whose root partition holds at least `rootBytesNeeded` bytes under this layout. For
- * `none` the filesystem is the whole disk.
+ * `none` the filesystem is the whole disk. Throws when no disk size can satisfy the
+ * layout (a bootSize that leaves a boot partition empty).
  */
 export function smallestDiskSectors(type: PartitionTableType, rootBytesNeeded: number, bootSizeBytes: number): number {
   if (!Number.isSafeInteger(rootBytesNeeded) || rootBytesNeeded < 0) {
     throw new LayoutError(`the root filesystem size must be a whole, non-negative number of bytes, got ${rootBytesNeeded}`);
   }
-  const neededSectors = Math.max(1, Math.ceil(rootBytesNeeded / SECTOR));
+  const totalSectors = smallestFittingDisk(type, Math.max(1, Math.ceil(rootBytesNeeded / SECTOR)), bootEndMiBFromBytes(bootSizeBytes));
+  placePartitions(type, totalSectors, bootSizeBytes);
+  return totalSectors;
+}
+
+function smallestFittingDisk(type: PartitionTableType, neededSectors: number, bootEndMiB: number): number {
   const layout = LAYOUTS[type];
   const rootSpec = layout.partitions.find((partition) => partition.role === 'root');
   if (rootSpec === undefined) return Math.ceil(neededSectors / SECTORS_PER_MIB) * SECTORS_PER_MIB;
-
+  const geometryOf = (totalSectors: number): Geometry => ({ table: layout.table, totalSectors, bootEndMiB });
+  const rootStart = startSector(rootSpec.start, geometryOf(0));
   const rootSectorsOn = (totalSectors: number): number => {
-    const geometry: Geometry = { table: layout.table, totalSectors, bootEndMiB: bootEndMiBFromBytes(bootSizeBytes) };
-    return endSector(rootSpec.end, geometry) - startSector(rootSpec.start, geometry) + 1;
+    try {
+      return endSector(rootSpec.end, geometryOf(totalSectors)) - rootStart + 1;
+    } catch (error) {
+      if (error instanceof LayoutError) return 0;
+      throw error;
+    }
   };
-  const rootStart = startSector(rootSpec.start, {
-    table: layout.table,
-    totalSectors: 0,
-    bootEndMiB: bootEndMiBFromBytes(bootSizeBytes),
-  });
-  // The root partition never reaches the backup GPT, so no smaller disk can do; the
-  // aligned `100%` end can cost up to one more MiB, and moves back on larger disks
-  // (see fullEndSector), so step up from the bound instead of inverting a formula.
+  // The root partition never reaches into the backup GPT, so no smaller disk can do; the
+  // aligned `100%` end may cost more (see fullEndSector), so step up from that bound
+  // rather than invert parted's rule.
   const trailer = layout.table === 'gpt' ? GPT_TAIL_SECTORS : 0;
   let totalSectors = Math.ceil((rootStart + neededSectors + trailer) / SECTORS_PER_MIB) * SECTORS_PER_MIB;
   while (rootSectorsOn(totalSectors) < neededSectors) totalSectors += SECTORS_PER_MIB;

@@ -9,7 +9,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PartitionTableType } from '../../../src/options.js';
 import { gptBytes } from '../../../src/image/table/gpt.js';
-import { bootEndMiBFromBytes, layoutPartitions, LayoutError } from '../../../src/image/table/layouts.js';
+import { bootEndMiBFromBytes, layoutPartitions, LayoutError, smallestDiskSectors } from '../../../src/image/table/layouts.js';
 import { mbrBytes } from '../../../src/image/table/mbr.js';
 import { parseIecSize } from '../../../src/units.js';
 
@@ -144,23 +144,37 @@ describe('nixdisk tables equal parted + sgdisk output (nixpkgs commands)', () =>
     await rm(ours);
   });
 
-  it('refuses legacy on a 3 TiB disk, as parted does', async () => {
-    const totalSectors = 3 * 1024 * 1024 * 2048;
-    const reference = join(dir, 'ref-legacy-3T.img');
+  it.each([
+    { type: 'legacy', mib: 3 * 1024 * 1024, bootSize: '256M', message: /2 TiB/ },
+    { type: 'legacy+gpt', mib: 3, bootSize: '256M', message: /cannot end a partition at 100%/ },
+    { type: 'efixbootldr', mib: 512, bootSize: '99M', message: /bootSize must end after 100MiB/ },
+    { type: 'efi', mib: 64, bootSize: '256M', message: /too small.*needs at least 259 MiB/ },
+    { type: 'legacy+boot', mib: 64, bootSize: '0', message: /bootSize must end after 1MiB/ },
+  ] as const)('refuses $type on $mib MiB with bootSize $bootSize, as parted does', async ({ type, mib, bootSize, message }) => {
+    const totalSectors = mib * 2048;
+    const bootSizeBytes = parseIecSize(bootSize)!;
+    const reference = join(dir, `ref-refused-${type}-${mib}.img`);
     await blankFile(reference, totalSectors);
-    const parted = await execa('parted', ['--script', '-a', 'optimal', reference, '--', ...nixpkgsCommands('legacy', '257MiB', ROOT_GPUID).parted], { env, reject: false });
+    const commands = nixpkgsCommands(type, `${bootEndMiBFromBytes(bootSizeBytes)}MiB`, ROOT_GPUID);
+    const parted = await execa('parted', ['--script', '-a', 'optimal', reference, '--', ...commands.parted], { env, reject: false });
     expect(parted.exitCode).not.toBe(0);
-    expect(() => layoutPartitions('legacy', totalSectors, 256 * 1024 * 1024, ROOT_GPUID)).toThrow(LayoutError);
+    expect(() => layoutPartitions(type, totalSectors, bootSizeBytes, ROOT_GPUID)).toThrow(LayoutError);
+    expect(() => layoutPartitions(type, totalSectors, bootSizeBytes, ROOT_GPUID)).toThrow(message);
     await rm(reference);
   });
 
-  it('refuses efixbootldr when bootSize does not end after 100 MiB, as parted does', async () => {
-    const totalSectors = 512 * 2048;
-    const reference = join(dir, 'ref-xbootldr-small.img');
+  it('gives the smallest auto-size disk parted accepts (legacy+gpt, 1 sector of root)', async () => {
+    const totalSectors = smallestDiskSectors('legacy+gpt', 512, 0);
+    expect(totalSectors).toBe(4 * 2048);
+    const reference = join(dir, 'ref-smallest.img');
     await blankFile(reference, totalSectors);
-    const parted = await execa('parted', ['--script', '-a', 'optimal', reference, '--', ...nixpkgsCommands('efixbootldr', '100MiB', ROOT_GPUID).parted], { env, reject: false });
-    expect(parted.exitCode).not.toBe(0);
-    expect(() => layoutPartitions('efixbootldr', totalSectors, 99 * 1024 * 1024, ROOT_GPUID)).toThrow(/bootSize must end after 100MiB/);
+    const commands = nixpkgsCommands('legacy+gpt', '1MiB', ROOT_GPUID);
+    await execa('parted', ['--script', '-a', 'optimal', reference, '--', ...commands.parted], { env });
+    const partitions = (await sfdiskJson(reference)).partitions as { start: number; size: number }[];
+    const ours = layoutPartitions('legacy+gpt', totalSectors, 0, ROOT_GPUID).partitions;
+    expect(ours.map((p) => ({ start: p.firstSector, size: p.lastSector - p.firstSector + 1 }))).toEqual(
+      partitions.map(({ start, size }) => ({ start, size })),
+    );
     await rm(reference);
   });
 });
