@@ -1,0 +1,24 @@
+/**
+ * What a long-running build reports while it works. The pipeline only emits these;
+ * the CLI decides how to show them (a progress bar on a terminal, plain lines
+ * otherwise, JSON lines with --json).
+ */
+export type BuildEvent =
+  | { type: 'step'; step: BuildStep; message: string }
+  | { type: 'progress'; step: BuildStep; done: number; total: number }
+  | { type: 'log'; step: BuildStep; line: string }
+  | { type: 'step-done'; step: BuildStep; seconds: number }
+  | { type: 'done'; outDir: string; image: string; seconds: number };
+
+export type BuildStep = 'evaluate' | 'realise' | 'closure' | 'stage' | 'size' | 'populate' | 'assemble' | 'convert' | 'postVM';
+
+export type EventSink = (event: BuildEvent) => void;
+
+/** Runs `work` as one named step, reporting its start and duration. */
+export async function step<T>(emit: EventSink, name: BuildStep, message: string, work: () => Promise<T>): Promise<T> {
+  const started = performance.now();
+  emit({ type: 'step', step: name, message });
+  const result = await work();
+  emit({ type: 'step-done', step: name, seconds: (performance.now() - started) / 1000 });
+  return result;
+}
