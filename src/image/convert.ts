@@ -1,0 +1,66 @@
+/**
+ * The one full write of the image: `qemu-img convert` reads the pieces (table head,
+ * partition files, zero gaps, table tail) in order as one concatenated raw disk and
+ * writes the output format directly. Then VDI/VHD identities are pinned.
+ */
+import { open } from 'node:fs/promises';
+import { qemuFormat } from '../options.js';
+import { runTool } from '../tools.js';
+import { pinVdiHeader, pinVhdFooter, VHD_FOOTER_SIZE } from './format-identity.js';
+
+export type Compression = 'zlib' | 'zstd';
+
+export interface ConvertRequest {
+  inputs: string[];
+  output: string;
+  format: string;
+  compression: Compression;
+  /** Seed and time for the identities qemu-img would otherwise randomise; null keeps qemu-img's. */
+  pin: { seed: string; unixTime: number } | null;
+  signal?: AbortSignal;
+  onProgress?: (percent: number) => void;
+}
+
+export function qemuImgConvertArgs(request: Pick<ConvertRequest, 'inputs' | 'output' | 'format' | 'compression'>): string[] {
+  const format = qemuFormat(request.format);
+  const args = ['convert', '-p', '-f', 'raw', ...request.inputs, '-O', format];
+  if (request.format === 'qcow2-compressed') {
+    args.push('-c');
+    if (request.compression === 'zstd') args.push('-o', 'compression_type=zstd');
+  }
+  args.push(request.output);
+  return args;
+}
+
+export async function convertImage(request: ConvertRequest): Promise<void> {
+  await runTool('qemu-img', qemuImgConvertArgs(request), {
+    signal: request.signal,
+    onStdout: (chunk) => {
+      // qemu-img -p redraws "    (42.00/100%)" with carriage returns.
+      for (const match of chunk.matchAll(/\((\d+(?:\.\d+)?)\/100%\)/g)) request.onProgress?.(Number(match[1]));
+    },
+  });
+  if (request.pin) await pinIdentity(request.output, qemuFormat(request.format), request.pin.seed, request.pin.unixTime);
+}
+
+async function pinIdentity(file: string, format: string, seed: string, unixTime: number): Promise<void> {
+  if (format !== 'vdi' && format !== 'vpc') return;
+  const handle = await open(file, 'r+');
+  try {
+    if (format === 'vdi') {
+      const header = Buffer.alloc(512);
+      await handle.read(header, 0, header.length, 0);
+      await handle.write(pinVdiHeader(header, seed), 0, header.length, 0);
+      return;
+    }
+    // A dynamic VHD keeps a copy of the footer at the start of the file as well as at the end.
+    const { size } = await handle.stat();
+    for (const position of [0, size - VHD_FOOTER_SIZE]) {
+      const footer = Buffer.alloc(VHD_FOOTER_SIZE);
+      await handle.read(footer, 0, VHD_FOOTER_SIZE, position);
+      await handle.write(pinVhdFooter(footer, seed, unixTime), 0, VHD_FOOTER_SIZE, position);
+    }
+  } finally {
+    await handle.close();
+  }
+}
