@@ -103,6 +103,11 @@ export interface RunToolOptions {
   okExitCodes?: readonly number[];
   /** The Debian package to name when the command is missing and not in DEBIAN_PACKAGE_OF. */
   debianPackage?: string;
+  /** Stops the tool (SIGTERM) when aborted, e.g. on Ctrl-C. */
+  signal?: AbortSignal;
+  /** See output as it comes (progress, logs); it is still collected for the result. */
+  onStdout?: (chunk: string) => void;
+  onStderr?: (chunk: string) => void;
 }
 
 export interface ToolResult {
@@ -118,14 +123,19 @@ export interface ToolResult {
  * locale-dependent ordering stable.
  */
 export async function runTool(command: string, args: readonly string[], options: RunToolOptions = {}): Promise<ToolResult> {
-  const result = await execa(command, args, {
+  const child = execa(command, args, {
     env: { LC_ALL: 'C', ...options.env, PATH: toolSearchPath(options.env?.PATH ?? process.env.PATH) },
     cwd: options.cwd,
     input: options.input,
     reject: false,
     stripFinalNewline: false,
     maxBuffer: 256 * 1024 * 1024,
+    cancelSignal: options.signal,
   });
+  if (options.onStdout) child.stdout?.on('data', (chunk: Buffer) => options.onStdout!(chunk.toString()));
+  if (options.onStderr) child.stderr?.on('data', (chunk: Buffer) => options.onStderr!(chunk.toString()));
+  const result = await child;
+  options.signal?.throwIfAborted();
   const stdout = String(result.stdout ?? '');
   const stderr = String(result.stderr ?? '');
   if ((result.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {

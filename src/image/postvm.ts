@@ -1,0 +1,41 @@
+/**
+ * The user's `postVM` hook: the only shell nixdisk runs. nixpkgs evaluates it in the
+ * builder's bash after the image is in `$out`, with `$out` and `$diskImage` set; nixdisk
+ * runs it the same way in the build folder, where `$out` is the output folder being
+ * built (renamed into place when the hook succeeds).
+ */
+import { runTool } from '../tools.js';
+
+export interface PostVMContext {
+  script: string;
+  outDir: string;
+  diskImage: string;
+  /** The build's working folder: the hook's cwd and $TMPDIR, as nixpkgs' build top is. */
+  buildDir: string;
+  /** The staged root tree ($root in nixpkgs). */
+  rootDir: string;
+  signal?: AbortSignal;
+  onLine?: (line: string) => void;
+}
+
+export async function runPostVM(context: PostVMContext): Promise<void> {
+  if (context.script.trim() === '') return;
+  await runTool('bash', ['-e', '-o', 'pipefail', '-c', context.script], {
+    cwd: context.buildDir,
+    env: {
+      out: context.outDir,
+      diskImage: context.diskImage,
+      root: context.rootDir,
+      TMPDIR: context.buildDir,
+      NIX_BUILD_TOP: context.buildDir,
+      HOME: context.buildDir,
+    },
+    signal: context.signal,
+    onStdout: (chunk) => splitLines(chunk).forEach((line) => context.onLine?.(line)),
+    onStderr: (chunk) => splitLines(chunk).forEach((line) => context.onLine?.(line)),
+  });
+}
+
+function splitLines(chunk: string): string[] {
+  return chunk.split('\n').filter((line) => line !== '');
+}

@@ -1,0 +1,23 @@
+/**
+ * Staging: the directory tree a filesystem tool reads. Store files are hard-linked,
+ * not copied; where the kernel refuses (another filesystem, protected_hardlinks for a
+ * file we do not own) cp falls back to a reflink or a copy.
+ */
+import { mkdir } from 'node:fs/promises';
+import { runTool } from '../tools.js';
+
+/** Puts each store path at the top of `dest` (`dest/<hash>-<name>`), as an onlyNixStore image holds them. */
+export async function stageStorePaths(storePaths: string[], dest: string, signal?: AbortSignal): Promise<'linked' | 'copied'> {
+  await mkdir(dest, { recursive: true });
+  if (storePaths.length === 0) return 'linked';
+  try {
+    await runTool('cp', ['-a', '--link', ...storePaths, dest + '/'], { signal });
+    return 'linked';
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    await runTool('rm', ['-rf', '--one-file-system', dest], { signal });
+    await mkdir(dest, { recursive: true });
+    await runTool('cp', ['-a', '--reflink=auto', ...storePaths, dest + '/'], { signal });
+    return 'copied';
+  }
+}
