@@ -1,0 +1,109 @@
+/**
+ * `nixdisk build` from a .nix file: Nix evaluates the call (nix/), the same defaults and
+ * rules as `check` turn the arguments into ImageOptions (analysis/), Nix realises the
+ * closure, and the image pipeline writes the output (image/).
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { analyzeFile, checkArguments } from './analysis/analyze.js';
+import type { Diagnostic } from './analysis/diagnostic.js';
+import { valueFromJson } from './analysis/from-json.js';
+import { toImageOptions } from './analysis/to-options.js';
+import type { Attr } from './analysis/value.js';
+import { step, type EventSink } from './events.js';
+import { buildImage, type BuiltImage } from './image/build-image.js';
+import type { Compression } from './image/convert.js';
+import { closureOf, realise } from './nix/closure.js';
+import { evaluateCallSite, type EvaluateRequest } from './nix/evaluate.js';
+import {
+  installablesOf,
+  isSerializedDerivation,
+  isSerializedPath,
+  isSerializedString,
+  type SerializedCall,
+  type SerializedValue,
+} from './nix/serialized.js';
+import { NO_RANGE, type SourceRange } from './syntax/range.js';
+
+export interface BuildRequest extends EvaluateRequest {
+  outDir: string;
+  compression: Compression;
+  workRoot?: string;
+  signal?: AbortSignal;
+  emit: EventSink;
+}
+
+/** The call's arguments broke make-disk-image's rules; `diagnostics` says how. */
+export class ArgumentsError extends Error {
+  constructor(
+    readonly file: string,
+    readonly diagnostics: Diagnostic[],
+  ) {
+    super(`the make-disk-image arguments in ${file} have ${diagnostics.length} error(s)`);
+    this.name = 'ArgumentsError';
+  }
+}
+
+export async function buildFromFile(request: BuildRequest): Promise<BuiltImage & { warnings: Diagnostic[] }> {
+  const { emit, signal } = request;
+  const started = performance.now();
+  const { args: call } = await step(emit, 'evaluate', `evaluating ${request.file}${request.attr ? ` -A ${request.attr}` : ''}`, () =>
+    evaluateCallSite(request),
+  );
+  signal?.throwIfAborted();
+
+  const file = path.resolve(request.cwd ?? process.cwd(), request.file);
+  const given = await locatedArguments(call, file);
+  const { args, diagnostics } = checkArguments(given.attrs, given.callRange, given.callRange, new Set(['pkgs', 'lib']));
+  const errors = diagnostics.filter((d) => d.severity === 'error');
+  if (errors.length > 0) throw new ArgumentsError(file, errors);
+  const options = toImageOptions(args);
+
+  const installables = installablesOf(call.arguments);
+  await step(emit, 'realise', `realising ${installables.length} store path(s)`, () =>
+    realise(installables, (line) => emit({ type: 'log', step: 'realise', line })),
+  );
+  signal?.throwIfAborted();
+  const toplevel = call.arguments.config?.toplevel;
+  const roots = [...options.additionalPaths, ...(toplevel && isSerializedDerivation(toplevel) ? [toplevel.$out] : [])];
+  const closure = await step(emit, 'closure', 'reading the closure', () => closureOf(roots));
+  signal?.throwIfAborted();
+
+  const built = await buildImage({ options, closure, outDir: request.outDir, compression: request.compression, workRoot: request.workRoot, signal, emit });
+  emit({ type: 'done', outDir: built.outDir, image: built.imagePath, seconds: (performance.now() - started) / 1000 });
+  return { ...built, warnings: diagnostics.filter((d) => d.severity !== 'error') };
+}
+
+/**
+ * The evaluated arguments as Values, placed where the file spells them when the file
+ * has exactly one statically visible call site, so rule violations point at source.
+ */
+async function locatedArguments(call: SerializedCall, file: string): Promise<{ attrs: Map<string, Attr>; callRange: SourceRange }> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  const sites = analyzeFile(file, text).callSites;
+  const site = sites.length === 1 ? sites[0] : undefined;
+  const callRange = site?.range ?? NO_RANGE;
+  const staticAttrs = site?.argument.kind === 'attrs' ? site.argument.attrs : undefined;
+  const attrs = new Map<string, Attr>();
+  const add = (name: string, json: unknown) => {
+    const written = staticAttrs?.get(name);
+    attrs.set(name, { value: valueFromJson(json, written?.value.range ?? callRange), nameRange: written?.nameRange ?? callRange });
+  };
+  for (const [name, value] of Object.entries(call.arguments)) {
+    add(name, name === 'config' ? { $dynamic: 'the NixOS configuration' } : plainJson(value));
+  }
+  for (const name of Object.keys(call.unknownArguments)) add(name, { $dynamic: 'an argument make-disk-image does not take' });
+  return { attrs, callRange };
+}
+
+/** Store-path values as the strings make-disk-image sees after interpolation. */
+function plainJson(value: SerializedValue): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map(plainJson);
+  if (isSerializedDerivation(value)) return value.$out;
+  if (isSerializedPath(value)) return value.$path;
+  if (isSerializedString(value)) return value.$string;
+  if ('$function' in value) return { $dynamic: 'a function' };
+  if ('$truncated' in value) return { $dynamic: 'a set that contains itself' };
+  return Object.fromEntries(Object.entries(value).map(([name, item]) => [name, plainJson(item)]));
+}

@@ -1,0 +1,87 @@
+import type { Argv, CommandModule } from 'yargs';
+import { diagnosticPaint, err, out } from './output.js';
+import { progressMode, progressSink } from './progress.js';
+
+interface BuildArguments {
+  file: string;
+  attr?: string;
+  arg?: string[];
+  argstr?: string[];
+  include?: string[];
+  'out-link': string;
+  compression: 'zlib' | 'zstd';
+  json: boolean;
+}
+
+/** yargs gives `--arg a b --arg c d` as [a, b, c, d]. */
+function pairs(flat: readonly string[] | undefined): [string, string][] {
+  const result: [string, string][] = [];
+  for (let i = 0; i + 1 < (flat?.length ?? 0); i += 2) result.push([flat![i]!, flat![i + 1]!]);
+  return result;
+}
+
+const build: CommandModule<object, BuildArguments> = {
+  command: 'build <file>',
+  describe: 'Evaluate FILE with Nix and write the image it describes, without a VM',
+  builder: (yargs) =>
+    (yargs as Argv)
+      .positional('file', { type: 'string', describe: 'a .nix file whose value (or -A attribute) is a make-disk-image call', demandOption: true })
+      .option('attr', { alias: 'A', type: 'string', describe: 'the attribute path of the call, as nix-build -A' })
+      .option('arg', { type: 'string', array: true, nargs: 2, describe: 'NAME EXPR: pass a Nix expression to the file\'s function' })
+      .option('argstr', { type: 'string', array: true, nargs: 2, describe: 'NAME STRING: pass a string to the file\'s function' })
+      .option('include', { alias: 'I', type: 'string', array: true, describe: 'add a Nix search path entry (PATH or prefix=PATH)' })
+      .option('out-link', { alias: 'o', type: 'string', default: 'result', describe: 'the output folder, laid out like nixpkgs\' $out' })
+      .option('compression', {
+        choices: ['zlib', 'zstd'] as const,
+        default: 'zlib' as const,
+        describe: 'qcow2-compressed codec: zlib as nixpkgs, or zstd (several times faster; needs QEMU ≥ 5.1 to read)',
+      })
+      .option('json', { type: 'boolean', default: false, describe: 'progress as one JSON event per line on stderr' })
+      .example('$0 build examples/store-only.nix -o result', 'build the example store image into ./result') as Argv<BuildArguments>,
+  handler: async (argv) => {
+    const { buildFromFile, ArgumentsError } = await import('../build.js');
+    const { formatRecord, toRecord } = await import('../analysis/format.js');
+    const progress = progressSink(progressMode(argv.json));
+    const controller = new AbortController();
+    const interrupt = () => {
+      if (controller.signal.aborted) process.exit(130);
+      process.stderr.write(err.yellow('\nnixdisk: interrupted, cleaning up (press Ctrl-C again to quit at once)\n'));
+      controller.abort(new Error('interrupted'));
+    };
+    process.on('SIGINT', interrupt);
+    process.on('SIGTERM', interrupt);
+    try {
+      const built = await buildFromFile({
+        file: argv.file,
+        attr: argv.attr,
+        args: pairs(argv.arg).map(([name, expr]) => ({ name, expr })),
+        argstrs: pairs(argv.argstr).map(([name, value]) => ({ name, value })),
+        includes: argv.include ?? [],
+        outDir: argv['out-link'],
+        compression: argv.compression,
+        signal: controller.signal,
+        emit: progress.emit,
+      });
+      progress.stop();
+      for (const warning of built.warnings) process.stderr.write(formatRecord(toRecord(argv.file, warning), diagnosticPaint(err)) + '\n');
+      process.stdout.write(out.bold(built.outDir) + '\n');
+    } catch (error) {
+      progress.stop();
+      if (controller.signal.aborted) {
+        process.stderr.write('nixdisk: build interrupted; nothing was written\n');
+        process.exitCode = 130;
+      } else if (error instanceof ArgumentsError) {
+        for (const d of error.diagnostics) process.stderr.write(formatRecord(toRecord(argv.file, d), diagnosticPaint(err)) + '\n');
+        process.exitCode = 1;
+      } else {
+        process.stderr.write(`${err.red('nixdisk: build failed:')} ${(error as Error).message}\n`);
+        process.exitCode = 1;
+      }
+    } finally {
+      process.off('SIGINT', interrupt);
+      process.off('SIGTERM', interrupt);
+    }
+  },
+};
+
+export default build;
