@@ -95,7 +95,7 @@ interface SuperblockCounts {
 /** Reads the counts `dumpe2fs -h` prints; pure. */
 export function parseSuperblockCounts(dumpe2fsHeader: string): SuperblockCounts {
   const field = (name: string): number => {
-    const match = new RegExp(`^${name}:\\s+(\\d+)$`, 'm').exec(dumpe2fsHeader);
+    const match = new RegExp(`^${name}:[ \\t]+(\\d+)$`, 'm').exec(dumpe2fsHeader);
     if (!match) throw new Error(`dumpe2fs printed no "${name}" field`);
     return Number(match[1]);
   };
@@ -116,18 +116,20 @@ export function parseSuperblockCounts(dumpe2fsHeader: string): SuperblockCounts 
  */
 export function inodesInUse(dumpe2fsOutput: string): number[] {
   const counts = parseSuperblockCounts(dumpe2fsOutput);
-  const free = new Set<number>();
-  const groupFree = /^\s+Free inodes:\s*(.*)$/gm;
-  for (const match of dumpe2fsOutput.matchAll(groupFree)) {
+  const freeRanges: [number, number][] = [];
+  for (const match of dumpe2fsOutput.matchAll(/^[ \t]+Free inodes:[ \t]*(.*)$/gm)) {
     for (const range of match[1]!.split(',').map((part) => part.trim()).filter((part) => part !== '')) {
       const [first, last = first] = range.split('-').map(Number) as [number, number?];
-      for (let ino = first; ino <= last; ino++) free.add(ino);
+      freeRanges.push([first, last]);
     }
   }
+  freeRanges.sort((a, b) => a[0] - b[0]);
   const used: number[] = [];
-  for (let ino = 1; ino <= counts.inodeCount; ino++) {
-    if (free.has(ino)) continue;
-    if (ino === 2 || ino >= counts.firstInode) used.push(ino);
+  const keep = (ino: number) => ino === 2 || ino >= counts.firstInode;
+  let next = 1;
+  for (const [first, last] of [...freeRanges, [counts.inodeCount + 1, counts.inodeCount + 1] as [number, number]]) {
+    for (let ino = next; ino < first; ino++) if (keep(ino)) used.push(ino);
+    next = Math.max(next, last + 1);
   }
   return used;
 }

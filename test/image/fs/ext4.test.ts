@@ -1,13 +1,146 @@
-import { describe, expect, it } from 'vitest';
-import { ext4, inodesInUse, mke2fsArgs, pinInodesScript } from '../../../src/image/fs/ext4.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_DETERMINISTIC_UUID, ext4, inodesInUse, mke2fsArgs, parseSuperblockCounts, pinInodesScript } from '../../../src/image/fs/ext4.js';
+import { runTool } from '../../../src/tools.js';
 import { filesystemConformance } from './conformance.js';
+import { makeSampleTree, removeTree } from './sample-tree.js';
+
+const ROOT_FS_UUID = 'f222513b-ded1-49fa-b591-20ce86a2fe7f';
 
 filesystemConformance({
   fs: ext4,
   label: 'nixos',
-  uuid: 'f222513b-ded1-49fa-b591-20ce86a2fe7f',
-  blkidUuid: 'f222513b-ded1-49fa-b591-20ce86a2fe7f',
+  uuid: ROOT_FS_UUID,
+  blkidUuid: ROOT_FS_UUID,
   extraEntries: ['lost+found'],
   byteIdentical: true,
   sizeStep: 4096,
+});
+
+describe('mke2fsArgs', () => {
+  const base = { label: 'nixos', output: '/out.img', sourceDir: '/src' };
+  it.each([
+    [
+      'deterministic with a UUID: nixpkgs flags plus -U and the hash seed',
+      { ...base, uuid: ROOT_FS_UUID, deterministic: true },
+      ['-q', '-t', 'ext4', '-b', '4096', '-F', '-L', 'nixos', '-U', ROOT_FS_UUID, '-E', `root_owner=0:0,hash_seed=${ROOT_FS_UUID}`, '-d', '/src', '/out.img'],
+    ],
+    [
+      'deterministic without a UUID: make-ext4-fs default',
+      { ...base, uuid: null, deterministic: true },
+      ['-q', '-t', 'ext4', '-b', '4096', '-F', '-L', 'nixos', '-U', DEFAULT_DETERMINISTIC_UUID, '-E', `root_owner=0:0,hash_seed=${DEFAULT_DETERMINISTIC_UUID}`, '-d', '/src', '/out.img'],
+    ],
+    [
+      'not deterministic: random seed, given UUID kept',
+      { ...base, uuid: ROOT_FS_UUID, deterministic: false },
+      ['-q', '-t', 'ext4', '-b', '4096', '-F', '-L', 'nixos', '-U', ROOT_FS_UUID, '-E', 'root_owner=0:0', '-d', '/src', '/out.img'],
+    ],
+    [
+      'empty filesystem (size probes)',
+      { ...base, sourceDir: null, uuid: null, deterministic: false },
+      ['-q', '-t', 'ext4', '-b', '4096', '-F', '-L', 'nixos', '-E', 'root_owner=0:0', '/out.img'],
+    ],
+  ])('%s', (_name, build, args) => {
+    expect(mke2fsArgs(build)).toEqual(args);
+  });
+});
+
+const DUMPE2FS = `Filesystem volume name:   nixos
+Inode count:              24
+Block count:              100
+Free blocks:              40
+Free inodes:              9
+First inode:              11
+Inodes per group:         8
+Group 0: (Blocks 0-32767) csum 0xfb70
+  Free blocks: 31471-32767
+  Free inodes: 
+Group 1: (Blocks 32768-65535) csum 0x5e9d
+  Free inodes: 9, 12-14
+Group 2: (Blocks 65536-98303) [INODE_UNINIT]
+  Free inodes: 17-24
+`;
+
+describe('dumpe2fs parsing', () => {
+  it('reads the superblock counts', () => {
+    expect(parseSuperblockCounts(DUMPE2FS)).toEqual({
+      blockCount: 100, freeBlocks: 40, inodeCount: 24, freeInodes: 9, inodesPerGroup: 8, firstInode: 11,
+    });
+  });
+
+  it('lists the root and every non-reserved inode in use', () => {
+    expect(inodesInUse(DUMPE2FS)).toEqual([2, 11, 15, 16]);
+  });
+
+  it('names a missing field', () => {
+    expect(() => parseSuperblockCounts('Inode count: 5')).toThrow('dumpe2fs printed no "Block count" field');
+  });
+});
+
+describe('pinInodesScript', () => {
+  it('only fixes owners when not deterministic', () => {
+    expect(pinInodesScript([2, 12], null)).toBe('sif <2> uid 0\nsif <2> gid 0\nsif <12> uid 0\nsif <12> gid 0\n');
+  });
+
+  it('pins all four times and their nanoseconds when deterministic', () => {
+    const lines = pinInodesScript([12], 1).trim().split('\n');
+    expect(lines).toEqual([
+      'sif <12> uid 0', 'sif <12> gid 0',
+      'sif <12> atime @1', 'sif <12> atime_extra 0',
+      'sif <12> ctime @1', 'sif <12> ctime_extra 0',
+      'sif <12> mtime @1', 'sif <12> mtime_extra 0',
+      'sif <12> crtime @1', 'sif <12> crtime_extra 0',
+    ]);
+  });
+});
+
+describe('ext4 as nixpkgs makes it', () => {
+  let source: string;
+  let work: string;
+  let image: string;
+  beforeAll(async () => {
+    source = await makeSampleTree();
+    work = await mkdtemp(join(tmpdir(), 'nixdisk-ext4-facts-'));
+    image = join(work, 'root.img');
+    await ext4.create({ sourceDir: source, output: image, sizeBytes: 64 << 20, label: 'nixos', uuid: ROOT_FS_UUID, deterministic: true, epoch: 1 });
+  });
+  afterAll(async () => {
+    await removeTree(source);
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it("has e2fsprogs 1.47.0's built-in feature set (FACTS §4.1), whatever /etc/mke2fs.conf says", async () => {
+    const { stdout } = await runTool('dumpe2fs', ['-h', image]);
+    expect(/^Filesystem features:\s+(.*)$/m.exec(stdout)![1]!.trim()).toBe(
+      'has_journal ext_attr resize_inode dir_index filetype extent 64bit flex_bg sparse_super large_file huge_file dir_nlink extra_isize metadata_csum',
+    );
+    expect(stdout).toMatch(/^Inode size:\s+256$/m);
+    expect(stdout).toMatch(/^Default directory hash:\s+half_md4$/m);
+    expect(stdout).toMatch(/^Filesystem flags:\s+signed_directory_hash\s*$/m);
+    expect(stdout).toMatch(/^Maximum mount count:\s+-1$/m);
+    expect(stdout).toMatch(/^Block size:\s+4096$/m);
+    expect(stdout).toMatch(new RegExp(`^Directory Hash Seed:\\s+${ROOT_FS_UUID}$`, 'm'));
+    expect(stdout).toMatch(/^Filesystem created:\s+Thu Jan  1 00:00:01 1970$/m);
+  });
+
+  it('stores pinned times and root ownership in every inode', async () => {
+    const { stdout } = await runTool('debugfs', ['-R', 'stat /share/doc/readme', image]);
+    expect(stdout).toMatch(/User:\s+0\s+Group:\s+0/);
+    for (const field of ['ctime', 'atime', 'mtime', 'crtime']) {
+      expect(stdout).toMatch(new RegExp(`^\\s*${field}: 0x00000001:00000000`, 'm'));
+    }
+  });
+
+  it('keeps hard links as one inode', async () => {
+    const { stdout } = await runTool('debugfs', ['-R', 'stat /bin/tool', image]);
+    expect(stdout).toMatch(/Links: 2/);
+  });
+
+  it('refuses a label longer than ext4 holds', async () => {
+    await expect(
+      ext4.create({ sourceDir: source, output: join(work, 'x.img'), sizeBytes: 64 << 20, label: 'a-label-of-17-byt', uuid: null, deterministic: false, epoch: 1 }),
+    ).rejects.toThrow('label "a-label-of-17-byt" is 17 bytes; ext4 labels hold at most 16');
+  });
 });
