@@ -44,6 +44,7 @@ export const DEBIAN_PACKAGE_OF: Readonly<Record<string, string>> = {
   'sgdisk': 'gdisk',
   'parted': 'parted',
   'partx': 'util-linux',
+  'unshare': 'util-linux',
   'fakeroot': 'fakeroot',
   'faketime': 'faketime',
   'nix-build': 'nix-bin',

@@ -79,8 +79,25 @@ export const btrfs: Filesystem = {
     const { stdout, stderr } = await runTool('btrfs', ['check', '--readonly', file]);
     return stdout + stderr;
   },
-  /** -m restores owners, modes and times, -S symlinks; hard links come out as separate files. */
+  /**
+   * -m restores owners, modes and times, -S symlinks; hard links come out as separate
+   * files. restore gives up on a file whose chown fails, before setting its mode, so an
+   * ordinary user runs it as root of a user namespace (chown to 0 there is allowed);
+   * where user namespaces are off, under fakeroot, which keeps exec bits (all a NAR
+   * hash sees) but leaves files owner-writable.
+   */
   extract: async (file, destDir) => {
-    await runTool('btrfs', ['restore', '-m', '-S', file, destDir]);
+    const restore = ['btrfs', 'restore', '-m', '-S', file, destDir];
+    if (process.getuid?.() === 0) {
+      await runTool(restore[0]!, restore.slice(1));
+      return;
+    }
+    await requireTool('btrfs');
+    try {
+      await runTool('unshare', ['--map-root-user', ...restore]);
+    } catch (error) {
+      if (!(error instanceof ToolFailedError && /^unshare: /m.test(error.stderr))) throw error;
+      await runTool('fakeroot', restore);
+    }
   },
 };

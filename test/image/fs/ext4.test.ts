@@ -9,7 +9,27 @@ import { makeSampleTree, removeTree } from './sample-tree.js';
 
 const ROOT_FS_UUID = 'f222513b-ded1-49fa-b591-20ce86a2fe7f';
 
+/** path → uid:gid of every entry, from debugfs' parseable listing (works for any user, unlike extraction). */
+async function ext4Owners(image: string): Promise<Record<string, string>> {
+  const owners: Record<string, string> = {};
+  const walk = async (dir: string): Promise<void> => {
+    const { stdout } = await runTool('debugfs', ['-R', `ls -p "${dir}"`, image]);
+    for (const line of stdout.split('\n')) {
+      const fields = line.split('/');
+      if (fields.length < 7) continue;
+      const [, , mode, uid, gid, name] = fields;
+      if (name === '.' || name === '..') continue;
+      const path = dir === '/' ? `/${name}` : `${dir}/${name}`;
+      owners[path] = `${uid}:${gid}`;
+      if (mode!.startsWith('04')) await walk(path);
+    }
+  };
+  await walk('/');
+  return owners;
+}
+
 filesystemConformance({
+  owners: ext4Owners,
   fs: ext4,
   label: 'nixos',
   uuid: ROOT_FS_UUID,
