@@ -56,10 +56,13 @@ export function volumeIdFor(build: Pick<FilesystemBuild, 'uuid' | 'label' | 'det
   return createHash('sha256').update(`nixdisk vfat ${build.label}`).digest('hex').slice(0, 8).toUpperCase();
 }
 
-export function mkfsVfatArgs(build: Pick<FilesystemBuild, 'uuid' | 'label' | 'deterministic' | 'output'>): string[] {
+export function mkfsVfatArgs(
+  build: Pick<FilesystemBuild, 'uuid' | 'label' | 'deterministic' | 'output'> & { hiddenSectors?: number | null },
+): string[] {
   const volumeId = volumeIdFor(build);
   return [
     ...(volumeId ? ['--invariant', '-i', volumeId] : []),
+    ...(build.hiddenSectors ? ['-h', String(build.hiddenSectors)] : []),
     ...(build.label ? ['-n', build.label] : []),
     build.output,
   ];
@@ -96,6 +99,7 @@ async function populate(file: string, sourceDir: string, entries: readonly TreeE
 
 interface FatBuild extends Omit<FilesystemBuild, 'sourceDir'> {
   sourceDir: string | null;
+  hiddenSectors?: number | null;
 }
 
 async function writeFat(build: FatBuild): Promise<void> {
@@ -168,6 +172,11 @@ export interface BootFatBuild {
   epoch: number;
   /** Directory whose contents go onto the filesystem, or null for an empty one. */
   sourceDir: string | null;
+  /**
+   * The partition's first sector, recorded as "hidden sectors" in the boot sector the
+   * way mkfs.vfat does on a real partition in nixpkgs' VM (FACTS §6.5); null records 0.
+   */
+  partitionStartSector: number | null;
 }
 
 /**
@@ -176,5 +185,5 @@ export interface BootFatBuild {
  * filled from a directory.
  */
 export function createBootFat(build: BootFatBuild): Promise<void> {
-  return writeFat({ ...build, uuid: build.volumeId });
+  return writeFat({ ...build, uuid: build.volumeId, hiddenSectors: build.partitionStartSector });
 }

@@ -2,7 +2,7 @@
  * The checks every filesystem writer must pass, run against the real tools. Each
  * fsType's test file calls `filesystemConformance` with what its format can hold.
  */
-import { lstat, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { copyFile, lstat, mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -91,6 +91,19 @@ export function filesystemConformance(spec: Conformance): void {
     it('passes its checker', async () => {
       await expect(fs.check(image)).resolves.toBeTypeOf('string');
     });
+
+    it('rejects a damaged image with the checker output', async () => {
+      const damaged = join(work, 'damaged.img');
+      await copyFile(image, damaged);
+      try {
+        const handle = await open(damaged, 'r+');
+        await handle.write(Buffer.alloc(128 * 1024), 0, 128 * 1024, 0);
+        await handle.close();
+        await expect(fs.check(damaged)).rejects.toThrow(/exited with status|was killed/);
+      } finally {
+        await rm(damaged, { force: true });
+      }
+    }, 60_000);
 
     it('carries the label and identifier', async () => {
       const info = await blkid(image);

@@ -38,6 +38,7 @@ export async function writeSampleTree(dir: string, options: SampleTreeOptions = 
   await chmod(join(dir, 'share/doc/readme'), 0o444);
   await writeFile(join(dir, 'share/doc/deep/er/nested.txt'), 'nested\n');
   await writeFile(join(dir, 'empty'), '');
+  await writeFile(join(dir, 'share/.hidden'), 'dotfile\n');
   await writeFile(join(dir, 'big.bin'), pseudoRandomBytes(3 * 1024 * 1024 + 123, 7));
   await link(join(dir, 'bin/tool'), join(dir, 'bin/tool-hardlink'));
   await writeFile(join(dir, spacedNames ? UNICODE_NAME : 'naïve-✓.txt'), 'unicode\n');

@@ -1,11 +1,11 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createBootFat, fatProblem, vfat, volumeIdFor } from '../../../src/image/fs/vfat.js';
 import type { TreeEntry } from '../../../src/image/fs/common.js';
 import { blkid, filesystemConformance } from './conformance.js';
-import { makeSampleTree, removeTree, sha256File } from './sample-tree.js';
+import { describeTree, makeSampleTree, removeTree, sha256File } from './sample-tree.js';
 
 
 filesystemConformance({
@@ -67,19 +67,49 @@ describe('vfat rules', () => {
   });
 });
 
+async function readBootSector(image: string): Promise<Buffer> {
+  const handle = await open(image, 'r');
+  try {
+    const sector = Buffer.alloc(512);
+    await handle.read(sector, 0, 512, 0);
+    return sector;
+  } finally {
+    await handle.close();
+  }
+}
+
 describe('createBootFat', () => {
+  it('fills the filesystem from a directory', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'nixdisk-esp-fill-'));
+    try {
+      const source = join(work, 'src');
+      await mkdir(join(source, 'EFI/BOOT'), { recursive: true });
+      await mkdir(join(source, 'loader/entries'), { recursive: true });
+      await writeFile(join(source, 'EFI/BOOT/BOOTX64.EFI'), Buffer.alloc(100_000, 7));
+      await writeFile(join(source, 'loader/loader.conf'), 'timeout 5\n');
+      await createBootFat({ output: join(work, 'esp.img'), sizeBytes: 8 << 20, label: 'ESP', volumeId: null, deterministic: true, epoch: 1, sourceDir: source, partitionStartSector: 2048 });
+      const dest = join(work, 'dest');
+      await mkdir(dest);
+      await vfat.extract!(join(work, 'esp.img'), dest);
+      expect(await describeTree(dest, { modes: false })).toEqual(await describeTree(source, { modes: false }));
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+
   it('makes the default ESP FAT16 like mkfs.vfat does in nixpkgs, reproducibly, with the label', async () => {
     const work = await mkdtemp(join(tmpdir(), 'nixdisk-esp-'));
     try {
       const espBytes = (526336 - 16384) * 512;
       const make = (name: string) =>
-        createBootFat({ output: join(work, name), sizeBytes: espBytes, label: 'ESP', volumeId: null, deterministic: true, epoch: 1, sourceDir: null });
+        createBootFat({ output: join(work, name), sizeBytes: espBytes, label: 'ESP', volumeId: null, deterministic: true, epoch: 1, sourceDir: null, partitionStartSector: 16384 });
       await make('a.img');
       await make('b.img');
       const info = await blkid(join(work, 'a.img'));
       expect(info.VERSION).toBe('FAT16');
       expect(info.LABEL).toBe('ESP');
       expect(await sha256File(join(work, 'a.img'))).toBe(await sha256File(join(work, 'b.img')));
+      expect((await readBootSector(join(work, 'a.img'))).readUInt32LE(0x1c)).toBe(16384);
       await vfat.check(join(work, 'a.img'));
     } finally {
       await rm(work, { recursive: true, force: true });
@@ -89,8 +119,9 @@ describe('createBootFat', () => {
   it('picks FAT32 for a 1 GiB BOOT partition', async () => {
     const work = await mkdtemp(join(tmpdir(), 'nixdisk-boot-'));
     try {
-      await createBootFat({ output: join(work, 'boot.img'), sizeBytes: 1 << 30, label: 'BOOT', volumeId: '0000-0001', deterministic: true, epoch: 1, sourceDir: null });
+      await createBootFat({ output: join(work, 'boot.img'), sizeBytes: 1 << 30, label: 'BOOT', volumeId: '0000-0001', deterministic: true, epoch: 1, sourceDir: null, partitionStartSector: null });
       const info = await blkid(join(work, 'boot.img'));
+      expect((await readBootSector(join(work, 'boot.img'))).readUInt32LE(0x1c)).toBe(0);
       expect(info.VERSION).toBe('FAT32');
       expect(info.UUID).toBe('0000-0001');
     } finally {
