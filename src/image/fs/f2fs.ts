@@ -27,7 +27,8 @@ import {
 import { DEFAULT_DETERMINISTIC_UUID } from './ext4.js';
 import { FilesystemTooSmallError, type Filesystem, type FilesystemBuild } from './filesystem.js';
 
-const TOO_SMALL = /not sufficient for F2FS|Can't find free block|No space left|no free segment/i;
+/** mkfs refusing the size, or sload running out of blocks or of segments to move its current segments to. */
+const TOO_SMALL = /not sufficient for F2FS|Can't find free block|No space left|\(move_one_curseg_info:\d+\) ret == 0/i;
 /** Below this mkfs.f2fs 1.15 always answers "Device size is not sufficient". */
 const FLOOR_BYTES = 40 * 1024 * 1024;
 

@@ -1,0 +1,48 @@
+/** Trees at the edges of the size search: nothing at all, and thousands of empty files (inode-bound, not block-bound). */
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FilesystemTooSmallError } from '../../../src/image/fs/filesystem.js';
+import { FILESYSTEMS } from '../../../src/image/fs/index.js';
+
+const TREES: Record<string, { fsTypes: string[]; make: (dir: string) => Promise<void> }> = {
+  'an empty tree': { fsTypes: Object.keys(FILESYSTEMS), make: async () => {} },
+  '3000 empty files': {
+    fsTypes: ['ext4', 'erofs', 'squashfs'],
+    make: async (dir) => {
+      for (let i = 0; i < 3000; i++) await writeFile(join(dir, `e${i}`), '');
+    },
+  },
+};
+
+for (const [treeName, { fsTypes, make }] of Object.entries(TREES)) {
+  describe(treeName, () => {
+    let source: string;
+    let work: string;
+    beforeAll(async () => {
+      source = await mkdtemp(join(tmpdir(), 'nixdisk-edge-src-'));
+      work = await mkdtemp(join(tmpdir(), 'nixdisk-edge-out-'));
+      await make(source);
+    });
+    afterAll(async () => {
+      await rm(source, { recursive: true, force: true });
+      await rm(work, { recursive: true, force: true });
+    });
+
+    for (const fsType of fsTypes) {
+      it(`${fsType}: the minimum fits, checks clean, and one block less does not`, async () => {
+        const fs = FILESYSTEMS[fsType]!;
+        const build = { sourceDir: source, label: '', uuid: null, deterministic: true, epoch: 1 };
+        const output = join(work, `${fsType}.img`);
+        const size = await fs.createMinimal({ ...build, output });
+        await fs.check(output);
+        await expect(fs.create({ ...build, output: join(work, 'below.img'), sizeBytes: size - 4096 })).rejects.toBeInstanceOf(
+          FilesystemTooSmallError,
+        );
+        await rm(output);
+        expect(await readdir(work)).toEqual([]);
+      }, 120_000);
+    }
+  });
+}
