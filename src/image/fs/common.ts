@@ -134,13 +134,18 @@ export interface SizeSearch {
   /** Sizes known (or required by the tool) to fail; the search never goes below it. */
   floor: number;
   granularity: number;
+  /** The next size to try after a failure at `size`; doubling unless the start is known to be close. */
+  grow?: (size: number) => number;
 }
 
 /**
  * Finds the smallest size (a multiple of `granularity`) at which `create` succeeds by
  * real builds: grow from `start` until one fits, then bisect between the last failure
- * and the smallest success. The best build so far is kept and renamed to the output,
- * so the final size is never built twice. Assumes fitting is monotone in the size.
+ * (or the floor) and the smallest success. The best build so far is kept and renamed
+ * to the output, so the final size is never built twice. Assumes fitting is monotone
+ * in the size (true for each tool here except at FAT's type and ext4's usage-type
+ * thresholds, where a bigger size can hold less; the search then settles on a size
+ * that fits, not necessarily the global minimum).
  */
 export async function createSmallestBySearch(search: SizeSearch): Promise<number> {
   const { build, granularity } = search;
@@ -164,7 +169,7 @@ export async function createSmallestBySearch(search: SizeSearch): Promise<number
     let size = Math.max(roundUpTo(search.start, granularity), failed + granularity);
     while (!(await attempt(size))) {
       failed = size;
-      size = roundUpTo(size * 2, granularity);
+      size = roundUpTo((search.grow ?? ((last) => last * 2))(size), granularity);
     }
     let fits = size;
     while (fits - failed > granularity) {

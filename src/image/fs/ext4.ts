@@ -14,7 +14,9 @@
  * staging tree (activation output, bootloader files) would otherwise carry the build's
  * wall clock. Together with E2FSPROGS_FAKE_TIME (superblock and journal times; e2fsprogs
  * 1.47.0 ignores SOURCE_DATE_EPOCH), `-U` and `-E hash_seed=`, equal trees give equal
- * bytes. mke2fs 1.47 adds directory entries in sorted order, and LC_ALL=C fixes that order.
+ * bytes. mke2fs 1.47 adds directory entries in sorted order, not the source's readdir
+ * order, so a re-copied tree gives the same layout (runTool's LC_ALL=C keeps locale
+ * collation out of it).
  */
 import { rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -23,6 +25,7 @@ import {
   assertAbsent,
   assertEpochInRange,
   assertLabelFits,
+  createSmallestBySearch,
   createSparseFile,
   measureBySmallestBuild,
   roughTreeBytes,
@@ -183,8 +186,8 @@ async function superblockCounts(file: string): Promise<SuperblockCounts> {
  * tree takes (used minus what an empty filesystem of that size uses); empty
  * filesystems, which mke2fs makes in milliseconds, then tell the smallest size whose
  * free blocks and inodes hold that; a real build at that size confirms it (and
- * becomes the output), stepping up a little if the tighter layout needs a few
- * extent blocks more.
+ * becomes the output); if the tighter layout needs a few extent blocks more, real
+ * builds step up a little and bisect back.
  */
 async function createMinimal(build: Omit<FilesystemBuild, 'sizeBytes'>): Promise<number> {
   validate(build);
@@ -233,16 +236,14 @@ async function createMinimal(build: Omit<FilesystemBuild, 'sizeBytes'>): Promise
     }
     return high * BLOCK;
   });
-  let size = need;
-  for (;;) {
-    try {
-      await create({ ...build, sizeBytes: size });
-      return size;
-    } catch (error) {
-      if (!(error instanceof FilesystemTooSmallError)) throw error;
-      size = roundBlocks(size + Math.max(8 * BLOCK, size / 512));
-    }
-  }
+  return createSmallestBySearch({
+    build,
+    create,
+    start: need,
+    floor: need,
+    granularity: BLOCK,
+    grow: (size) => size + Math.max(8 * BLOCK, size / 512),
+  });
 }
 
 function roundBlocks(bytes: number): number {

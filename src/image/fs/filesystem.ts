@@ -10,7 +10,10 @@ export interface FilesystemBuild {
   output: string;
   sizeBytes: number;
   label: string;
-  /** Filesystem UUID/serial in the fsType's own notation, or null for the tool's default. */
+  /**
+   * Filesystem UUID/serial in the fsType's own notation (FS_TYPES' uuidNotation). null
+   * means the tool's random one, or, when deterministic, a fixed one each module documents.
+   */
   uuid: string | null;
   /** Pin every timestamp and seed so equal inputs give equal bytes. */
   deterministic: boolean;
@@ -24,7 +27,8 @@ export interface Filesystem {
   tools: { command: string; debianPackage: string }[];
   /**
    * The smallest size in bytes (a multiple of 4096) at which `create` succeeds for
-   * this source tree, found from the real tool, not a fudge factor.
+   * this source tree, found from the real tool, not a fudge factor. Measures by
+   * building into a scratch directory inside `workDir`, which it removes.
    */
   minimumSize(build: Omit<FilesystemBuild, 'output' | 'sizeBytes'>, workDir: string): Promise<number>;
   /** Writes the filesystem into `build.output`. Throws a FilesystemTooSmallError when it does not fit. */
