@@ -157,6 +157,7 @@ export async function createSmallestBySearch(search: SizeSearch): Promise<number
     try {
       await search.create({ ...build, output: attemptPath(size), sizeBytes: size });
     } catch (error) {
+      await rm(attemptPath(size), { force: true });
       if (error instanceof FilesystemTooSmallError) return false;
       throw error;
     }

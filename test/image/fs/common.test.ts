@@ -1,0 +1,71 @@
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createSmallestBySearch, scanTree } from '../../../src/image/fs/common.js';
+import { FilesystemTooSmallError, type FilesystemBuild } from '../../../src/image/fs/filesystem.js';
+import { makeSampleTree, removeTree, UNICODE_NAME } from './sample-tree.js';
+
+describe('createSmallestBySearch', () => {
+  let work: string;
+  beforeEach(async () => {
+    work = await mkdtemp(join(tmpdir(), 'nixdisk-search-'));
+  });
+  afterEach(async () => {
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it.each([
+    // threshold, start, floor, granularity → smallest fitting size
+    [1, 4096, 0, 4096, 4096],
+    [40_000, 4096, 0, 4096, 40_960],
+    [40_960, 1_000_000, 0, 4096, 40_960],
+    [300 << 20, 300 << 20, 300 << 20, 4096, 300 << 20],
+    [5_000_000, 300 << 20, 300 << 20, 4096, 300 << 20],
+    [123_456_789, 4096, 0, 1 << 20, 118 << 20],
+  ])('threshold %d from start %d, floor %d, step %d → %d', async (threshold, start, floor, granularity, expected) => {
+    const attempts: number[] = [];
+    const create = async (build: FilesystemBuild) => {
+      attempts.push(build.sizeBytes);
+      await writeFile(build.output, String(build.sizeBytes));
+      if (build.sizeBytes < threshold) throw new FilesystemTooSmallError('test', build.sizeBytes, 'below threshold');
+    };
+    const output = join(work, 'out.img');
+    const base = { sourceDir: work, output, label: '', uuid: null, deterministic: true, epoch: 1 };
+    const found = await createSmallestBySearch({ build: base, create, start, floor, granularity });
+    expect(found).toBe(expected);
+    expect(await readFile(output, 'utf8')).toBe(String(expected));
+    expect(attempts.filter((size) => size === expected)).toHaveLength(1);
+    expect(attempts.every((size) => size % granularity === 0 && size >= floor)).toBe(true);
+  });
+
+  it('passes other errors on and leaves no attempt behind', async () => {
+    const create = async (build: FilesystemBuild) => {
+      await writeFile(build.output, 'partial');
+      if (build.sizeBytes > 8192) throw new Error('tool broke');
+      throw new FilesystemTooSmallError('test', build.sizeBytes, 'small');
+    };
+    const build = { sourceDir: work, output: join(work, 'out.img'), label: '', uuid: null, deterministic: true, epoch: 1 };
+    await expect(createSmallestBySearch({ build, create, start: 4096, floor: 0, granularity: 4096 })).rejects.toThrow('tool broke');
+    expect((await readdir(work)).filter((name) => name.startsWith('out.img'))).toEqual([]);
+  });
+});
+
+describe('scanTree', () => {
+  it('lists parents before children in byte order, with kinds, modes, link targets and hard-link identity', async () => {
+    const source = await makeSampleTree();
+    try {
+      const entries = await scanTree(source);
+      const paths = entries.map((entry) => entry.path);
+      expect(paths.slice(0, 6)).toEqual(['big.bin', 'bin', 'bin/doc-link', 'bin/hello', 'bin/hello-link', 'bin/tool']);
+      expect(paths).toContain(UNICODE_NAME);
+      const byPath = Object.fromEntries(entries.map((entry) => [entry.path, entry]));
+      expect(byPath['bin/hello']).toMatchObject({ kind: 'file', mode: 0o555 });
+      expect(byPath['bin/doc-link']).toMatchObject({ kind: 'symlink', linkTarget: '../share/doc' });
+      expect(byPath['bin/tool']!.identity).toBe(byPath['bin/tool-hardlink']!.identity);
+      expect(byPath['share/doc']!.kind).toBe('directory');
+    } finally {
+      await removeTree(source);
+    }
+  });
+});
