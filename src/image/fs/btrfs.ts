@@ -13,6 +13,8 @@
  * Not byte-identical even when deterministic: btrfs-progs 6.2 draws the chunk tree
  * UUID and the device UUID at random and has no option to pin them, and inode times are
  * the source tree's. What is pinned: the filesystem UUID (`-U`) and the label.
+ * mkfs.btrfs 6.2 also copies the source's xattrs (cptofs does not) and has no switch
+ * to leave them out; Nix store trees carry none.
  */
 import { lstat } from 'node:fs/promises';
 import { requireTool, runTool, ToolFailedError } from '../../tools.js';

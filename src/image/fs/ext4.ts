@@ -56,7 +56,8 @@ export function mke2fsArgs(
   build: Pick<FilesystemBuild, 'label' | 'uuid' | 'deterministic' | 'output'> & { sourceDir: string | null },
 ): string[] {
   const uuid = effectiveUuid(build);
-  const extended = ['root_owner=0:0'];
+  // no_copy_xattrs: cptofs copies none (FACTS §6.3), and host labels (SELinux) would make bytes depend on the host.
+  const extended = ['root_owner=0:0', 'no_copy_xattrs'];
   if (build.deterministic && uuid) extended.push(`hash_seed=${uuid}`);
   return [
     '-q',

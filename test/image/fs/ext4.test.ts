@@ -45,22 +45,22 @@ describe('mke2fsArgs', () => {
     [
       'deterministic with a UUID: nixpkgs flags plus -U and the hash seed',
       { ...base, uuid: ROOT_FS_UUID, deterministic: true },
-      ['-q', '-t', 'ext4', '-b', '4096', '-F', '-L', 'nixos', '-U', ROOT_FS_UUID, '-E', `root_owner=0:0,hash_seed=${ROOT_FS_UUID}`, '-d', '/src', '/out.img'],
+      ['-q', '-t', 'ext4', '-b', '4096', '-F', '-L', 'nixos', '-U', ROOT_FS_UUID, '-E', `root_owner=0:0,no_copy_xattrs,hash_seed=${ROOT_FS_UUID}`, '-d', '/src', '/out.img'],
     ],
     [
       'deterministic without a UUID: make-ext4-fs default',
       { ...base, uuid: null, deterministic: true },
-      ['-q', '-t', 'ext4', '-b', '4096', '-F', '-L', 'nixos', '-U', DEFAULT_DETERMINISTIC_UUID, '-E', `root_owner=0:0,hash_seed=${DEFAULT_DETERMINISTIC_UUID}`, '-d', '/src', '/out.img'],
+      ['-q', '-t', 'ext4', '-b', '4096', '-F', '-L', 'nixos', '-U', DEFAULT_DETERMINISTIC_UUID, '-E', `root_owner=0:0,no_copy_xattrs,hash_seed=${DEFAULT_DETERMINISTIC_UUID}`, '-d', '/src', '/out.img'],
     ],
     [
       'not deterministic: random seed, given UUID kept',
       { ...base, uuid: ROOT_FS_UUID, deterministic: false },
-      ['-q', '-t', 'ext4', '-b', '4096', '-F', '-L', 'nixos', '-U', ROOT_FS_UUID, '-E', 'root_owner=0:0', '-d', '/src', '/out.img'],
+      ['-q', '-t', 'ext4', '-b', '4096', '-F', '-L', 'nixos', '-U', ROOT_FS_UUID, '-E', 'root_owner=0:0,no_copy_xattrs', '-d', '/src', '/out.img'],
     ],
     [
       'empty filesystem (size probes)',
       { ...base, sourceDir: null, uuid: null, deterministic: false },
-      ['-q', '-t', 'ext4', '-b', '4096', '-F', '-L', 'nixos', '-E', 'root_owner=0:0', '/out.img'],
+      ['-q', '-t', 'ext4', '-b', '4096', '-F', '-L', 'nixos', '-E', 'root_owner=0:0,no_copy_xattrs', '/out.img'],
     ],
   ])('%s', (_name, build, args) => {
     expect(mke2fsArgs(build)).toEqual(args);
