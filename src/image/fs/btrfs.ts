@@ -73,6 +73,7 @@ export const btrfs: Filesystem = {
     { command: 'mkfs.btrfs', debianPackage: 'btrfs-progs' },
     { command: 'btrfs', debianPackage: 'btrfs-progs' },
     { command: 'fakeroot', debianPackage: 'fakeroot' },
+    { command: 'unshare', debianPackage: 'util-linux' },
   ],
   minimumSize: (build, workDir) => measureBySmallestBuild(createMinimal, build, workDir),
   create,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FS_TYPES, fsTypeFacts, isValidUuid, labelProblem, SUPPORTED_FS_TYPES } from '../../../src/fstypes.js';
 import { FILESYSTEMS, filesystemFor, UnsupportedFsTypeError } from '../../../src/image/fs/index.js';
+import { DEBIAN_PACKAGE_OF } from '../../../src/tools.js';
 
 describe('filesystemFor', () => {
   it('finds every fsType the static facts know, and each writer names its own fsType', () => {
@@ -51,5 +52,13 @@ describe('fsType facts', () => {
   it('knows nothing of names that are not fsTypes', () => {
     expect(fsTypeFacts('constructor')).toBeUndefined();
     expect(fsTypeFacts('zfs')).toBeUndefined();
+  });
+});
+
+describe('tool lists', () => {
+  it('name a Debian package for every command, matching runTool\'s table', () => {
+    for (const fs of Object.values(FILESYSTEMS)) {
+      for (const tool of fs.tools) expect(DEBIAN_PACKAGE_OF[tool.command], `${fs.fsType}: ${tool.command}`).toBe(tool.debianPackage);
+    }
   });
 });
