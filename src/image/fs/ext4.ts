@@ -256,6 +256,7 @@ async function check(file: string): Promise<string> {
   return stdout + stderr;
 }
 
+/** rdump of the root; lost+found comes along (empty, mode 0700), as on the mounted filesystem. */
 async function extract(file: string, destDir: string): Promise<void> {
   destDir = resolve(destDir);
   if (destDir.includes('"')) throw new Error(`cannot extract into ${destDir}: debugfs cannot quote a path containing '"'`);

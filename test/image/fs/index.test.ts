@@ -62,3 +62,10 @@ describe('tool lists', () => {
     }
   });
 });
+
+describe('format facts the writers rely on', () => {
+  it('marks the images built at their natural size as read-only, and FAT as unable to hold POSIX trees', () => {
+    expect(SUPPORTED_FS_TYPES.filter((fsType) => FS_TYPES[fsType]!.readOnly)).toEqual(['erofs', 'squashfs']);
+    expect(SUPPORTED_FS_TYPES.filter((fsType) => !FS_TYPES[fsType]!.posix)).toEqual(['vfat']);
+  });
+});
