@@ -1,6 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
 import { diagnosticPaint, err, out } from './output.js';
-import { progressMode, progressSink } from './progress.js';
 
 interface BuildArguments {
   file: string;
@@ -41,6 +40,7 @@ const build: CommandModule<object, BuildArguments> = {
   handler: async (argv) => {
     const { buildFromFile, ArgumentsError } = await import('../build.js');
     const { formatRecord, toRecord } = await import('../analysis/format.js');
+    const { progressMode, progressSink } = await import('./progress.js');
     const progress = progressSink(progressMode(argv.json));
     const controller = new AbortController();
     const interrupt = () => {
