@@ -39,7 +39,9 @@ const BLOCK = 4096;
 /** nixpkgs' make-ext4-fs default, used when a deterministic build names no UUID. */
 export const DEFAULT_DETERMINISTIC_UUID = '44444444-4444-4444-8888-888888888888';
 const MISSING_MKE2FS_CONFIG = '/nonexistent/nixdisk/mke2fs.conf';
-const TOO_SMALL = /Not enough space to build proposed filesystem|Could not allocate (block|inode)|No space left on device|Could not expand directory/;
+/** mke2fs refusing the size (the last two for sizes too small for any ext4), or -d running out of room. */
+const TOO_SMALL =
+  /Not enough space to build proposed filesystem|Could not allocate (block|inode)|No space left on device|Could not expand directory|Device size reported to be zero|Illegal inode number while writing reserved inodes/;
 
 function effectiveUuid(build: Pick<FilesystemBuild, 'uuid' | 'deterministic'>): string | null {
   return build.uuid ?? (build.deterministic ? DEFAULT_DETERMINISTIC_UUID : null);

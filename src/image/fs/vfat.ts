@@ -33,10 +33,11 @@ import { FilesystemTooSmallError, type Filesystem, type FilesystemBuild } from '
 /** 1980-01-01 00:00:00 UTC, the first moment a FAT directory entry can hold. */
 export const FAT_EPOCH = 315532800;
 /**
- * mkfs.vfat refusing the size, or mcopy running out of clusters — or of root directory
- * slots, which FAT12/16 fix at mkfs time from the size (FAT32, chosen for larger sizes, has none).
+ * mkfs.vfat refusing the size (for an empty file it cannot "discover" one), or mcopy
+ * running out of clusters — or of root directory slots, which FAT12/16 fix at mkfs
+ * time from the size (FAT32, chosen for larger sizes, has none).
  */
-const TOO_SMALL = /too small|Too few blocks|Not enough clusters|Disk full|No free cluster|not enough space|No directory slots/i;
+const TOO_SMALL = /too small|Too few blocks|Not enough clusters|Disk full|No free cluster|not enough space|No directory slots|unable to discover size/i;
 
 /** mtools reads names in the locale's charset: UTF-8, or long names get mangled. */
 function mtoolsEnv(sourceDateEpoch: number | null): Record<string, string | undefined> {

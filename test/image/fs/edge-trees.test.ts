@@ -46,3 +46,18 @@ for (const [treeName, { fsTypes, make }] of Object.entries(TREES)) {
     }
   });
 }
+
+describe('sizes too small for any filesystem', () => {
+  it.each(Object.keys(FILESYSTEMS))('%s at 0 bytes is too small, not a tool failure', async (fsType) => {
+    const source = await mkdtemp(join(tmpdir(), 'nixdisk-zero-src-'));
+    const work = await mkdtemp(join(tmpdir(), 'nixdisk-zero-out-'));
+    try {
+      const build = { sourceDir: source, output: join(work, 'zero.img'), sizeBytes: 0, label: '', uuid: null, deterministic: true, epoch: 1 };
+      await expect(FILESYSTEMS[fsType]!.create(build)).rejects.toBeInstanceOf(FilesystemTooSmallError);
+      expect(await readdir(work)).toEqual([]);
+    } finally {
+      await rm(source, { recursive: true, force: true });
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+});
