@@ -55,7 +55,7 @@ async function mkfsGrowing(build: FilesystemBuild): Promise<number> {
 }
 
 async function create(build: FilesystemBuild): Promise<void> {
-  await writingOutput(build.output, async () => {
+  await writingOutput(build, async () => {
     const size = await mkfsGrowing(build);
     if (size > build.sizeBytes) {
       throw new FilesystemTooSmallError('btrfs', build.sizeBytes, 'mkfs.btrfs needed a larger file for the tree', size);
@@ -64,7 +64,7 @@ async function create(build: FilesystemBuild): Promise<void> {
 }
 
 async function createMinimal(build: Omit<FilesystemBuild, 'sizeBytes'>): Promise<number> {
-  return writingOutput(build.output, () => mkfsGrowing({ ...build, sizeBytes: START_BYTES }));
+  return writingOutput(build, () => mkfsGrowing({ ...build, sizeBytes: START_BYTES }));
 }
 
 export const btrfs: Filesystem = {

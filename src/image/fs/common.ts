@@ -1,6 +1,6 @@
 /** Plumbing shared by the filesystem writers: output-file hygiene, tree scans, the size search. */
 import { lstat, mkdtemp, open, readdir, readlink, rename, rm, truncate } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { fsTypeFacts, labelProblem } from '../../fstypes.js';
 import { FilesystemTooSmallError, type FilesystemBuild } from './filesystem.js';
 
@@ -25,11 +25,22 @@ export async function createSparseFile(path: string, sizeBytes: number): Promise
   }
 }
 
+/** An output inside the source tree would be copied into itself (and scratch files beside it too). */
+export function assertOutsideSource(sourceDir: string | null, output: string): void {
+  if (sourceDir === null) return;
+  const fromSource = relative(resolve(sourceDir), resolve(output));
+  if (!fromSource.startsWith('..') && !isAbsolute(fromSource)) {
+    throw new Error(`the output ${output} lies inside the source tree ${sourceDir}`);
+  }
+}
+
 /**
- * Runs `write` (which creates `output`), removing whatever it left at `output` when
- * it fails, so a failed build never leaves a half-written filesystem behind.
+ * Runs `write` (which creates `build.output`), removing whatever it left there when it
+ * fails, so a failed build never leaves a half-written filesystem behind.
  */
-export async function writingOutput<T>(output: string, write: () => Promise<T>): Promise<T> {
+export async function writingOutput<T>(build: { output: string; sourceDir: string | null }, write: () => Promise<T>): Promise<T> {
+  const { output } = build;
+  assertOutsideSource(build.sourceDir, output);
   await assertAbsent(output);
   try {
     return await write();
@@ -150,6 +161,7 @@ export interface SizeSearch {
 export async function createSmallestBySearch(search: SizeSearch): Promise<number> {
   const { build, granularity } = search;
   const output = build.output;
+  assertOutsideSource(build.sourceDir, output);
   await assertAbsent(output);
   const attemptPath = (size: number) => `${output}.try-${size}`;
   let best: number | null = null;
@@ -214,6 +226,7 @@ export async function createReadOnlyImage(
   build: Omit<FilesystemBuild, 'sizeBytes'> & { sizeBytes: number | null },
   writeImage: (path: string) => Promise<void>,
 ): Promise<number> {
+  assertOutsideSource(build.sourceDir, build.output);
   await assertAbsent(build.output);
   const building = `${build.output}.building`;
   await assertAbsent(building);

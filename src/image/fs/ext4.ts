@@ -25,6 +25,7 @@ import {
   assertAbsent,
   assertEpochInRange,
   assertLabelFits,
+  assertOutsideSource,
   createSmallestBySearch,
   createSparseFile,
   measureBySmallestBuild,
@@ -172,7 +173,7 @@ function validate(build: Omit<FilesystemBuild, 'sizeBytes' | 'output'>): void {
 
 async function create(build: FilesystemBuild): Promise<void> {
   validate(build);
-  await writingOutput(build.output, async () => {
+  await writingOutput(build, async () => {
     await createSparseFile(build.output, Math.floor(build.sizeBytes / BLOCK) * BLOCK);
     await mke2fs(build, build.sourceDir);
     await pinInodes(build);
@@ -194,6 +195,7 @@ async function superblockCounts(file: string): Promise<SuperblockCounts> {
  */
 async function createMinimal(build: Omit<FilesystemBuild, 'sizeBytes'>): Promise<number> {
   validate(build);
+  assertOutsideSource(build.sourceDir, build.output);
   await assertAbsent(build.output);
   const entries = await scanTree(build.sourceDir);
   const countable = entries.length + 16;

@@ -58,7 +58,7 @@ async function create(build: FilesystemBuild): Promise<void> {
   assertLabelFits('f2fs', build.label);
   if (build.deterministic) assertEpochInRange(build.epoch);
   const { mkfs, sload } = f2fsCommands(build);
-  await writingOutput(build.output, async () => {
+  await writingOutput(build, async () => {
     await createSparseFile(build.output, build.sizeBytes);
     try {
       await runTool('mkfs.f2fs', mkfs);

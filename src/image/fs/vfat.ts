@@ -112,7 +112,7 @@ async function writeFat(build: FatBuild): Promise<void> {
   const entries = build.sourceDir === null ? [] : await scanTree(build.sourceDir);
   const problem = fatProblem(entries);
   if (problem) throw new Error(problem);
-  await writingOutput(build.output, async () => {
+  await writingOutput(build, async () => {
     await createSparseFile(build.output, build.sizeBytes);
     try {
       await runTool('mkfs.vfat', mkfsVfatArgs(build));

@@ -94,7 +94,7 @@ async function create(build: FilesystemBuild): Promise<void> {
   if (build.deterministic) assertEpochInRange(build.epoch);
   const entries = await scanTree(build.sourceDir);
   const uuid = build.uuid ?? (build.deterministic ? DEFAULT_DETERMINISTIC_UUID : null);
-  await writingOutput(build.output, () =>
+  await writingOutput(build, () =>
     withScratchDir(dirname(build.output), async (scratch) => {
       const prototype = xfsPrototype(entries, (index) => join(scratch, `c${index}`));
       for (const [index, entry] of entries.entries()) {

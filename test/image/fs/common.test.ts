@@ -31,7 +31,7 @@ describe('createSmallestBySearch', () => {
       if (build.sizeBytes < threshold) throw new FilesystemTooSmallError('test', build.sizeBytes, 'below threshold');
     };
     const output = join(work, 'out.img');
-    const base = { sourceDir: work, output, label: '', uuid: null, deterministic: true, epoch: 1 };
+    const base = { sourceDir: '/nonexistent/source', output, label: '', uuid: null, deterministic: true, epoch: 1 };
     const found = await createSmallestBySearch({ build: base, create, start, floor, granularity });
     expect(found).toBe(expected);
     expect(await readFile(output, 'utf8')).toBe(String(expected));
@@ -45,7 +45,7 @@ describe('createSmallestBySearch', () => {
       if (build.sizeBytes > 8192) throw new Error('tool broke');
       throw new FilesystemTooSmallError('test', build.sizeBytes, 'small');
     };
-    const build = { sourceDir: work, output: join(work, 'out.img'), label: '', uuid: null, deterministic: true, epoch: 1 };
+    const build = { sourceDir: '/nonexistent/source', output: join(work, 'out.img'), label: '', uuid: null, deterministic: true, epoch: 1 };
     await expect(createSmallestBySearch({ build, create, start: 4096, floor: 0, granularity: 4096 })).rejects.toThrow('tool broke');
     expect((await readdir(work)).filter((name) => name.startsWith('out.img'))).toEqual([]);
   });

@@ -61,3 +61,17 @@ describe('sizes too small for any filesystem', () => {
     }
   });
 });
+
+describe('an output inside the source tree', () => {
+  it.each(Object.keys(FILESYSTEMS))('%s refuses it before writing anything', async (fsType) => {
+    const source = await mkdtemp(join(tmpdir(), 'nixdisk-inside-'));
+    try {
+      const build = { sourceDir: source, output: join(source, 'sub/../root.img'), sizeBytes: 400 << 20, label: '', uuid: null, deterministic: true, epoch: 1 };
+      await expect(FILESYSTEMS[fsType]!.create(build)).rejects.toThrow(/lies inside the source tree/);
+      await expect(FILESYSTEMS[fsType]!.createMinimal(build)).rejects.toThrow(/lies inside the source tree/);
+      expect(await readdir(source)).toEqual([]);
+    } finally {
+      await rm(source, { recursive: true, force: true });
+    }
+  });
+});
