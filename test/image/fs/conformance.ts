@@ -9,7 +9,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toolSearchPath } from '../../../src/tools.js';
 import { FilesystemTooSmallError, type Filesystem, type FilesystemBuild } from '../../../src/image/fs/filesystem.js';
-import { describeTree, makeSampleTree, recopyTree, removeTree, sha256File, touchTree, type SampleTreeOptions } from './sample-tree.js';
+import { describeTree, makeCopyDir, rawDirectoryOrder, makeSampleTree, recopyTree, removeTree, sha256File, touchTree, type SampleTreeOptions } from './sample-tree.js';
 
 export interface Conformance {
   fs: Filesystem;
@@ -173,10 +173,12 @@ export function filesystemConformance(spec: Conformance): void {
         : 'builds the same size again from a touched and re-copied source tree',
       async () => {
         const again = join(work, 'again.img');
-        const copy = await mkdtemp(join(tmpdir(), 'nixdisk-src-copy-'));
+        const copy = await makeCopyDir('nixdisk-src-copy-');
         try {
           await touchTree(source, new Date('2031-05-06T07:08:09Z'));
           await recopyTree(source, copy);
+          const order = async (root: string) => (await rawDirectoryOrder(join(root, 'bin'))).join(' ');
+          expect(await order(copy), 'the copy lists entries in another order').not.toBe(await order(source));
           await touchTree(copy, new Date('2029-01-02T03:04:05Z'));
           await fs.create({ ...build(again, { sourceDir: copy }), sizeBytes: imageSize });
           if (spec.byteIdentical) expect(await sha256File(again)).toBe(await sha256File(image));

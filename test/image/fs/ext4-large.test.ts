@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ext4 } from '../../../src/image/fs/ext4.js';
 import { FilesystemTooSmallError } from '../../../src/image/fs/filesystem.js';
 import { runTool } from '../../../src/tools.js';
-import { recopyTree, removeTree, sha256File, touchTree } from './sample-tree.js';
+import { makeCopyDir, recopyTree, removeTree, sha256File, touchTree } from './sample-tree.js';
 
 const SIZES = [100, 2000, 10_000, 30_000, 58_000];
 
@@ -76,7 +76,7 @@ describe('ext4 at store scale', () => {
     const createSeconds = median(createTimes);
     const bareSeconds = median(bareTimes);
 
-    const copy = await mkdtemp(join(tmpdir(), 'nixdisk-large-copy-'));
+    const copy = await makeCopyDir('nixdisk-large-copy-');
     await touchTree(source, new Date('2030-01-01T00:00:00Z'));
     await recopyTree(source, copy);
     const second = join(work, 'second.img');

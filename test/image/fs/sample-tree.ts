@@ -1,8 +1,7 @@
 /** A small source tree with every kind of entry a store holds, and a tree comparison for round trips. */
 import { createHash } from 'node:crypto';
-import { chmod, chown, link, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, opendir, lchown, link, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { execa } from 'execa';
 import { join } from 'node:path';
 
 export const UNICODE_NAME = 'naïve file ✓.txt';
@@ -111,7 +110,61 @@ export async function removeTree(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
 
-/** Copies a tree entry by entry (fresh inodes, fresh ctimes), keeping hard links and modes. */
+/**
+ * A directory for a re-copied tree on another filesystem than the source when one is
+ * at hand: tmpfs lists entries newest first, the source's ext4 in hash order, so the
+ * copy is read in a different order.
+ */
+export async function makeCopyDir(prefix: string): Promise<string> {
+  try {
+    return await mkdtemp(join('/dev/shm', prefix));
+  } catch {
+    return mkdtemp(join(tmpdir(), prefix));
+  }
+}
+
+/**
+ * Copies a tree entry by entry (fresh inodes, fresh ctimes, and in a makeCopyDir on
+ * tmpfs, a readdir order of reversed names), keeping modes, owners, hard links and
+ * symlinks: what a build must not notice.
+ */
 export async function recopyTree(from: string, to: string): Promise<void> {
-  await execa('cp', ['-a', `${from}/.`, to]);
+  const copied = new Map<string, string>();
+  const copyDir = async (relative: string): Promise<void> => {
+    const names = (await readdir(join(from, relative))).sort();
+    for (const name of names) {
+      const path = join(relative, name);
+      const source = join(from, path);
+      const target = join(to, path);
+      const info = await lstat(source);
+      if (info.isSymbolicLink()) {
+        await symlink(await readlink(source), target);
+        if (process.getuid?.() === 0) await lchown(target, info.uid, info.gid);
+        continue;
+      }
+      if (info.isDirectory()) {
+        await mkdir(target);
+        await copyDir(path);
+      } else {
+        const identity = `${info.dev}:${info.ino}`;
+        const earlier = copied.get(identity);
+        if (earlier !== undefined) {
+          await link(earlier, target);
+          continue;
+        }
+        await copyFile(source, target);
+        copied.set(identity, target);
+      }
+      await chmod(target, info.mode & 0o7777);
+      if (process.getuid?.() === 0) await chown(target, info.uid, info.gid);
+    }
+  };
+  await copyDir('');
+}
+
+/** Names in the order the filesystem lists them (fs.readdir sorts; opendir does not). */
+export async function rawDirectoryOrder(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const entry of await opendir(dir)) names.push(entry.name);
+  return names;
 }
