@@ -41,7 +41,11 @@ export interface Filesystem {
   createMinimal(build: Omit<FilesystemBuild, 'sizeBytes'>): Promise<number>;
   /** Runs the fsType's checker read-only; resolves with its output, rejects when it finds problems. */
   check(file: string): Promise<string>;
-  /** Copies the filesystem's tree into `destDir` without mounting (for verify); undefined when no userspace tool can. */
+  /**
+   * Copies the filesystem's tree into the existing, empty `destDir` without mounting
+   * (for verify): contents, exec bits and symlinks as stored; undefined when no
+   * userspace tool can read the fsType.
+   */
   extract?(file: string, destDir: string): Promise<void>;
 }
 
