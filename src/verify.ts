@@ -4,7 +4,7 @@
  * Registrations come from the image's own Nix database when it has one (full images),
  * else from the host's Nix store (store-only images carry none, as in nixpkgs).
  */
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { filesystemFor } from './image/fs/index.js';
@@ -63,6 +63,7 @@ export async function verifyImage(target: string, workRoot = os.tmpdir()): Promi
     const extracted = path.join(workDir, 'tree');
     const filesystem = filesystemFor(root.type);
     if (!filesystem.extract) throw new Error(`${root.type}: no userspace tool can read this filesystem without mounting it`);
+    await mkdir(extracted);
     await filesystem.extract(fsFile, extracted);
 
     const fullImage = await isDirectory(path.join(extracted, 'nix', 'store'));

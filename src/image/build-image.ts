@@ -187,6 +187,7 @@ async function writePiece(
           deterministic: plan.options.deterministic,
           epoch: DETERMINISTIC_EPOCH,
           sourceDir: null,
+          partitionStartSector: piece.offsetBytes / 512,
         });
         return file;
       }

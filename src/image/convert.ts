@@ -24,6 +24,9 @@ export interface ConvertRequest {
 export function qemuImgConvertArgs(request: Pick<ConvertRequest, 'inputs' | 'output' | 'format' | 'compression'>): string[] {
   const format = qemuFormat(request.format);
   const args = ['convert', '-p', '-f', 'raw', ...request.inputs, '-O', format];
+  // Without force_size qemu rounds a VHD up to a CHS geometry, which moves the disk's end
+  // away from the backup GPT; nixdisk's disks are whole MiB, which VHD readers take as is.
+  if (format === 'vpc') args.push('-o', 'force_size=on');
   if (request.format === 'qcow2-compressed') {
     args.push('-c');
     if (request.compression === 'zstd') args.push('-o', 'compression_type=zstd');

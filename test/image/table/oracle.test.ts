@@ -12,45 +12,7 @@ import { gptBytes } from '../../../src/image/table/gpt.js';
 import { bootEndMiBFromBytes, layoutPartitions, LayoutError, smallestDiskSectors } from '../../../src/image/table/layouts.js';
 import { mbrBytes } from '../../../src/image/table/mbr.js';
 import { parseIecSize } from '../../../src/units.js';
-
-const env = { PATH: `${process.env.PATH}:/usr/sbin:/sbin` };
-const ROOT_GPUID = 'F222513B-DED1-49FA-B591-20CE86A2FE7F';
-const DISK_GUID_ARG = '97FD5997-D90B-4AA3-8D16-C1723AEA73C';
-const P1 = '1C06F03B-704E-4657-B9CD-681A087A2FDC';
-const P2 = '970C694F-AFD0-4B99-B750-CDB7A329AB6F';
-
-/** nixpkgs' partitionDiskScript (V2025), transcribed independently of src/image/table/layouts.ts. */
-function nixpkgsCommands(type: PartitionTableType, bootSizeMiB: string, rootGPUID: string): { parted: string[]; sgdisk?: string[] } {
-  const b = bootSizeMiB;
-  switch (type) {
-    case 'legacy':
-      return { parted: ['mklabel', 'msdos', 'mkpart', 'primary', 'ext4', '1MiB', '100%'] };
-    case 'legacy+boot':
-      return { parted: ['mklabel', 'msdos', 'mkpart', 'primary', 'fat32', '1MiB', b, 'set', '1', 'boot', 'on', 'mkpart', 'primary', 'ext4', b, '100%'] };
-    case 'legacy+gpt':
-      return {
-        parted: ['mklabel', 'gpt', 'mkpart', 'no-fs', '1MiB', '2MiB', 'set', '1', 'bios_grub', 'on', 'mkpart', 'primary', 'ext4', '2MiB', '100%', 'align-check', 'optimal', '2'],
-        sgdisk: [`--disk-guid=${DISK_GUID_ARG}`, `--partition-guid=1:${P1}`, `--partition-guid=2:${P2}`, `--partition-guid=3:${rootGPUID}`],
-      };
-    case 'efi':
-      return {
-        parted: ['mklabel', 'gpt', 'mkpart', 'ESP', 'fat32', '8MiB', b, 'set', '1', 'boot', 'on', 'align-check', 'optimal', '1', 'mkpart', 'primary', 'ext4', b, '100%', 'align-check', 'optimal', '2'],
-        sgdisk: [`--disk-guid=${DISK_GUID_ARG}`, `--partition-guid=1:${P1}`, `--partition-guid=2:${rootGPUID}`],
-      };
-    case 'efixbootldr':
-      return {
-        parted: ['mklabel', 'gpt', 'mkpart', 'ESP', 'fat32', '8MiB', '100MiB', 'set', '1', 'boot', 'on', 'align-check', 'optimal', '1', 'mkpart', 'BOOT', 'fat32', '100MiB', b, 'set', '2', 'bls_boot', 'on', 'align-check', 'optimal', '2', 'mkpart', 'ROOT', 'ext4', b, '100%', 'align-check', 'optimal', '3'],
-        sgdisk: [`--disk-guid=${DISK_GUID_ARG}`, `--partition-guid=1:${P1}`, `--partition-guid=2:${P2}`, `--partition-guid=3:${rootGPUID}`],
-      };
-    case 'hybrid':
-      return {
-        parted: ['mklabel', 'gpt', 'mkpart', 'ESP', 'fat32', '8MiB', b, 'set', '1', 'boot', 'on', 'align-check', 'optimal', '1', 'mkpart', 'no-fs', '0', '1024KiB', 'set', '2', 'bios_grub', 'on', 'mkpart', 'primary', 'ext4', b, '100%', 'align-check', 'optimal', '3'],
-        sgdisk: [`--disk-guid=${DISK_GUID_ARG}`, `--partition-guid=1:${P1}`, `--partition-guid=2:${P2}`, `--partition-guid=3:${rootGPUID}`],
-      };
-    case 'none':
-      throw new Error('none has no table');
-  }
-}
+import { blankFile, env, nixpkgsCommands, ROOT_GPUID, sfdiskJson } from '../../helpers/parted-oracle.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -59,12 +21,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-async function blankFile(path: string, totalSectors: number): Promise<void> {
-  const handle = await open(path, 'w');
-  await handle.truncate(totalSectors * 512);
-  await handle.close();
-}
 
 async function writeAt(path: string, totalSectors: number, pieces: { offset: number; bytes: Buffer }[]): Promise<void> {
   await blankFile(path, totalSectors);
@@ -79,22 +35,6 @@ async function readAt(path: string, offset: number, length: number): Promise<Buf
   await handle.read(buffer, 0, length, offset);
   await handle.close();
   return buffer;
-}
-
-interface SfdiskTable {
-  label: string;
-  id: string;
-  firstlba?: number;
-  lastlba?: number;
-  partitions: Record<string, unknown>[];
-}
-
-async function sfdiskJson(path: string): Promise<SfdiskTable> {
-  const { stdout } = await execa('sfdisk', ['--json', path], { env });
-  const table = JSON.parse(stdout).partitiontable;
-  delete table.device;
-  for (const partition of table.partitions) partition.node = String(partition.node).slice(path.length);
-  return table;
 }
 
 const cases: { type: PartitionTableType; mib: number; bootSize: string }[] = [];
