@@ -16,7 +16,7 @@ import { FilesystemTooSmallError, type Filesystem, type FilesystemBuild } from '
 import { filesystemFor } from './fs/index.js';
 import { createBootFat } from './fs/vfat.js';
 import { hydraBuildProductLine, OutputDir } from './output-dir.js';
-import { assemblyPieces, diskSectors, planImage, type ImagePiece, type ImagePlan } from './plan.js';
+import { additionalSpaceBytes, assemblyPieces, diskSectors, planImage, type ImagePiece, type ImagePlan } from './plan.js';
 import { runPostVM } from './postvm.js';
 import { stageStorePaths } from './stage.js';
 import { gptBytes } from './table/gpt.js';
@@ -113,9 +113,9 @@ export async function buildImage(request: BuildImageRequest): Promise<BuiltImage
 
 /**
  * The root filesystem, sized as the options say. "auto": the smallest filesystem that
- * holds the tree, measured by the tool, then the disk around it with additionalSpace.
- * A fixed diskSize: the filesystem fills the root partition, or the build stops before
- * any image is written, naming the diskSize that would fit.
+ * holds the tree with additionalSpace free, measured by the filesystem's tool, and the
+ * smallest disk around it. A fixed diskSize: the filesystem fills the root partition,
+ * or the build stops before any image is written, naming the diskSize that would fit.
  */
 async function createRootFilesystem(
   filesystem: Filesystem,
@@ -124,10 +124,19 @@ async function createRootFilesystem(
   workDir: string,
 ): Promise<ImagePlan> {
   if (options.diskSize === 'auto') {
-    const minimum = await filesystem.minimumSize(build, workDir);
-    const plan = planImage(options, minimum);
-    await filesystem.create({ ...build, sizeBytes: plan.rootSizeBytes });
-    return plan;
+    let needed = await filesystem.minimumSize(build, workDir, additionalSpaceBytes(options));
+    // The measurement predicts from the real tool; should the final layout need a few
+    // blocks more, grow by a MiB rather than fail.
+    for (let attempt = 0; ; attempt++) {
+      const plan = planImage(options, needed);
+      try {
+        await filesystem.create({ ...build, sizeBytes: plan.rootSizeBytes });
+        return plan;
+      } catch (error) {
+        if (!(error instanceof FilesystemTooSmallError) || attempt === 2) throw error;
+        needed = plan.rootSizeBytes + MiB;
+      }
+    }
   }
   const plan = planImage(options);
   try {
@@ -135,7 +144,7 @@ async function createRootFilesystem(
   } catch (error) {
     if (!(error instanceof FilesystemTooSmallError)) throw error;
     const needed = error.neededBytes ?? (await filesystem.minimumSize(build, workDir));
-    const neededMiB = (diskSectors({ ...options, diskSize: 'auto', additionalSpace: '0' }, needed) * 512) / MiB;
+    const neededMiB = (diskSectors({ ...options, diskSize: 'auto' }, needed) * 512) / MiB;
     throw new DiskTooSmallError(
       `diskSize = ${options.diskSize} MiB is too small: the ${options.fsType} root filesystem needs ${formatBytes(needed)}, ` +
         `so the disk needs at least ${neededMiB} MiB. Set diskSize = ${neededMiB} or diskSize = "auto".`,

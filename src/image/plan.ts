@@ -87,19 +87,22 @@ function iecOption(name: string, text: string): number {
   return bytes;
 }
 
+/** additionalSpace in bytes: what the root filesystem keeps free beyond the closure. */
+export function additionalSpaceBytes(options: Pick<ImageOptions, 'additionalSpace'>): number {
+  return iecOption('additionalSpace', options.additionalSpace);
+}
+
 /**
  * The disk size in sectors.
  *
  * An integer diskSize is MiB, as `truncate -s <n>M`. For "auto", nixdisk knows the exact
- * bytes the root filesystem needs (measured by building it, not estimated), so it adds
- * no fudge and no reserve on top: the root partition must hold
- *
- *     filesystemBytes + iec(additionalSpace)
- *
- * and the disk is the smallest whole number of MiB whose root partition, placed by the
- * layout's own rules (boot partitions, alignment, backup GPT), is at least that large.
- * nixpkgs instead adds a per-layout reserve and rounds up a full extra MiB (FACTS §5);
- * its estimate was a bound on ext4 overhead, which an exact size makes unnecessary.
+ * size of the root filesystem (measured by the filesystem's own tool so that the closure
+ * fits with additionalSpace still free, not estimated), so it adds no fudge and no
+ * reserve on top: the disk is the smallest whole number of MiB whose root partition,
+ * placed by the layout's own rules (boot partitions, alignment, backup GPT), holds
+ * `filesystemBytes`. nixpkgs instead adds a per-layout reserve and rounds up a full
+ * extra MiB (FACTS §5); its estimate was a bound on ext4 overhead, which an exact size
+ * makes unnecessary.
  */
 export function diskSectors(options: ImageOptions, filesystemBytes?: number): number {
   if (options.diskSize !== 'auto') {
@@ -111,13 +114,13 @@ export function diskSectors(options: ImageOptions, filesystemBytes?: number): nu
   if (filesystemBytes === undefined) {
     throw new PlanError('diskSize is "auto": the disk size follows from the root filesystem, which is known only while building');
   }
-  const rootBytesNeeded = filesystemBytes + iecOption('additionalSpace', options.additionalSpace);
-  return smallestDiskSectors(options.partitionTableType, rootBytesNeeded, iecOption('bootSize', options.bootSize));
+  return smallestDiskSectors(options.partitionTableType, filesystemBytes, iecOption('bootSize', options.bootSize));
 }
 
 /**
- * The whole image plan. `filesystemBytes` is what the root filesystem needs: required for
- * diskSize = "auto", and checked against the root partition for a fixed diskSize.
+ * The whole image plan. `filesystemBytes` is the size the root filesystem needs (with
+ * additionalSpace free inside it): required for diskSize = "auto", and checked against
+ * the root partition for a fixed diskSize.
  */
 export function planImage(options: ImageOptions, filesystemBytes?: number, entropy: Entropy = systemEntropy): ImagePlan {
   const totalSectors = diskSectors(options, filesystemBytes);

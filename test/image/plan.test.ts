@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ImageOptions, PartitionTableType } from '../../src/options.js';
-import { assemblyPieces, bootEndMiB, diskSectors, planImage, PlanError, type ImagePiece } from '../../src/image/plan.js';
+import { additionalSpaceBytes, assemblyPieces, bootEndMiB, diskSectors, planImage, PlanError, type ImagePiece } from '../../src/image/plan.js';
 
 const MiB = 1024 * 1024;
 
@@ -80,14 +80,14 @@ describe('planImage with diskSize = "auto"', () => {
   });
 
   it('refuses a bad additionalSpace', () => {
-    expect(() => planImage(options({ additionalSpace: '1 GiB' }), MiB)).toThrow(/additionalSpace "1 GiB"/);
+    expect(() => additionalSpaceBytes(options({ additionalSpace: '1 GiB' }))).toThrow(/additionalSpace "1 GiB"/);
   });
 
   const sizes = [4096, 300 * MiB + 4096, 1234567 * 4096];
   const cases = TYPES.flatMap((type) => sizes.map((filesystemBytes) => ({ type, filesystemBytes })));
-  it.each(cases)('$type: the smallest disk whose root holds $filesystemBytes bytes + additionalSpace', ({ type, filesystemBytes }) => {
-    const plan = planImage(options({ partitionTableType: type, additionalSpace: '64M' }), filesystemBytes);
-    const needed = filesystemBytes + 64 * MiB;
+  it.each(cases)('$type: the smallest disk whose root holds $filesystemBytes bytes', ({ type, filesystemBytes }) => {
+    const plan = planImage(options({ partitionTableType: type }), filesystemBytes);
+    const needed = filesystemBytes;
     expect(plan.totalSectors % 2048).toBe(0);
     expect(plan.rootSizeBytes).toBeGreaterThanOrEqual(needed);
     // One MiB less would not hold it.
@@ -96,7 +96,7 @@ describe('planImage with diskSize = "auto"', () => {
 
   it('needs no more than nixpkgs reserves for the layout (efi: GPT + bootSize)', () => {
     const filesystemBytes = 1000 * MiB;
-    const plan = planImage(options({ partitionTableType: 'efi', additionalSpace: '0' }), filesystemBytes);
+    const plan = planImage(options({ partitionTableType: 'efi' }), filesystemBytes);
     // nixpkgs: filesystem + 512·34 + 257 MiB, rounded up a full MiB; ours is exact, and a MiB of alignment at most beyond.
     expect(plan.totalSectors * 512).toBe(filesystemBytes + 257 * MiB + MiB);
   });

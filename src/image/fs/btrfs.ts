@@ -75,7 +75,7 @@ export const btrfs: Filesystem = {
     { command: 'fakeroot', debianPackage: 'fakeroot' },
     { command: 'unshare', debianPackage: 'util-linux' },
   ],
-  minimumSize: (build, workDir) => measureBySmallestBuild(createMinimal, build, workDir),
+  minimumSize: (build, workDir, spareBytes) => measureBySmallestBuild(createMinimal, build, workDir, spareBytes),
   create,
   createMinimal,
   check: async (file) => {

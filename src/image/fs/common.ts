@@ -206,13 +206,20 @@ export function roundDown(value: number, step: number): number {
   return Math.floor(value / step) * step;
 }
 
-/** Measures with createMinimal into a scratch file beside `workDir` and removes it. */
+/**
+ * Measures with createMinimal into a scratch file beside `workDir` and removes it, then
+ * adds `spareBytes`: for the writers that use this, free space grows about one for one
+ * with the size (ext4 measures its free space exactly instead; read-only formats just
+ * carry the spare bytes as padding).
+ */
 export async function measureBySmallestBuild(
   createMinimal: (build: Omit<FilesystemBuild, 'sizeBytes'>) => Promise<number>,
   build: Omit<FilesystemBuild, 'output' | 'sizeBytes'>,
   workDir: string,
+  spareBytes = 0,
 ): Promise<number> {
-  return withScratchDir(workDir, (dir) => createMinimal({ ...build, output: join(dir, 'measure.img') }));
+  const minimum = await withScratchDir(workDir, (dir) => createMinimal({ ...build, output: join(dir, 'measure.img') }));
+  return minimum + roundUpTo(spareBytes, 4096);
 }
 
 /**

@@ -43,7 +43,7 @@ export const erofs: Filesystem = {
     { command: 'mkfs.erofs', debianPackage: 'erofs-utils' },
     { command: 'fsck.erofs', debianPackage: 'erofs-utils' },
   ],
-  minimumSize: (build, workDir) => measureBySmallestBuild((measured) => write({ ...measured, sizeBytes: null }), build, workDir),
+  minimumSize: (build, workDir, spareBytes) => measureBySmallestBuild((measured) => write({ ...measured, sizeBytes: null }), build, workDir, spareBytes),
   create: async (build) => {
     await write(build);
   },

@@ -28,7 +28,6 @@ import {
   assertOutsideSource,
   createSmallestBySearch,
   createSparseFile,
-  measureBySmallestBuild,
   roughTreeBytes,
   scanTree,
   withScratchDir,
@@ -186,21 +185,18 @@ async function superblockCounts(file: string): Promise<SuperblockCounts> {
 }
 
 /**
- * Smallest size: one build at a generous size tells how many blocks and inodes the
- * tree takes (used minus what an empty filesystem of that size uses); empty
- * filesystems, which mke2fs makes in milliseconds, then tell the smallest size whose
- * free blocks and inodes hold that; a real build at that size confirms it (and
- * becomes the output); if the tighter layout needs a few extent blocks more, real
- * builds step up a little and bisect back.
+ * The smallest ext4 whose free blocks and inodes hold the tree with `spareBytes` still
+ * free: one build at a generous size tells how many blocks and inodes the tree takes
+ * (used minus what an empty filesystem of that size uses); empty filesystems, which
+ * mke2fs makes in milliseconds, are then bisected for the smallest size with that much
+ * free. The tree is copied once; the scratch files stay inside `workDir` and go.
  */
-async function createMinimal(build: Omit<FilesystemBuild, 'sizeBytes'>): Promise<number> {
-  validate(build);
-  assertOutsideSource(build.sourceDir, build.output);
-  await assertAbsent(build.output);
+async function predictedSize(build: Omit<FilesystemBuild, 'sizeBytes' | 'output'>, workDir: string, spareBytes: number): Promise<number> {
   const entries = await scanTree(build.sourceDir);
   const countable = entries.length + 16;
+  const spareBlocks = Math.ceil(spareBytes / BLOCK);
   let generous = roundBlocks(2 * roughTreeBytes(entries) + countable * 16384 + 16 * 1024 * 1024);
-  const need = await withScratchDir(dirname(build.output), async (dir) => {
+  return withScratchDir(workDir, async (dir) => {
     const probe = join(dir, 'probe.img');
     const emptyCounts = async (sizeBytes: number): Promise<SuperblockCounts | null> => {
       await rm(probe, { force: true });
@@ -230,10 +226,11 @@ async function createMinimal(build: Omit<FilesystemBuild, 'sizeBytes'>): Promise
     const treeInodes = empty.freeInodes - full.freeInodes;
     const holdsTree = async (blocks: number): Promise<boolean> => {
       const counts = await emptyCounts(blocks * BLOCK);
-      return counts !== null && counts.freeBlocks >= treeBlocks && counts.freeInodes >= treeInodes;
+      return counts !== null && counts.freeBlocks >= treeBlocks + spareBlocks && counts.freeInodes >= treeInodes;
     };
     let low = 0;
-    let high = generous / BLOCK;
+    let high = generous / BLOCK + spareBlocks;
+    while (!(await holdsTree(high))) high *= 2;
     while (high - low > 1) {
       const middle = Math.floor((low + high) / 2);
       if (await holdsTree(middle)) high = middle;
@@ -241,6 +238,18 @@ async function createMinimal(build: Omit<FilesystemBuild, 'sizeBytes'>): Promise
     }
     return high * BLOCK;
   });
+}
+
+/**
+ * The smallest ext4 for the tree, built: the predicted size, confirmed by a real build
+ * (which becomes the output); if the tighter layout needs a few extent blocks more,
+ * real builds step up a little and bisect back.
+ */
+async function createMinimal(build: Omit<FilesystemBuild, 'sizeBytes'>): Promise<number> {
+  validate(build);
+  assertOutsideSource(build.sourceDir, build.output);
+  await assertAbsent(build.output);
+  const need = await predictedSize(build, dirname(build.output), 0);
   return createSmallestBySearch({
     build,
     create,
@@ -280,7 +289,10 @@ export const ext4: Filesystem = {
     { command: 'dumpe2fs', debianPackage: 'e2fsprogs' },
     { command: 'e2fsck', debianPackage: 'e2fsprogs' },
   ],
-  minimumSize: (build, workDir) => measureBySmallestBuild(createMinimal, build, workDir),
+  minimumSize: (build, workDir, spareBytes = 0) => {
+    validate(build);
+    return predictedSize(build, workDir, spareBytes);
+  },
   create,
   createMinimal,
   check,

@@ -91,7 +91,7 @@ export const f2fs: Filesystem = {
     { command: 'sload.f2fs', debianPackage: 'f2fs-tools' },
     { command: 'fsck.f2fs', debianPackage: 'f2fs-tools' },
   ],
-  minimumSize: (build, workDir) => measureBySmallestBuild(createMinimal, build, workDir),
+  minimumSize: (build, workDir, spareBytes) => measureBySmallestBuild(createMinimal, build, workDir, spareBytes),
   create,
   createMinimal,
   check: async (file) => {

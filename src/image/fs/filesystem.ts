@@ -27,10 +27,11 @@ export interface Filesystem {
   tools: { command: string; debianPackage: string }[];
   /**
    * The smallest size in bytes (a multiple of 4096) at which `create` succeeds for
-   * this source tree, found from the real tool, not a fudge factor. Measures by
-   * building into a scratch directory inside `workDir`, which it removes.
+   * this source tree with `spareBytes` (make-disk-image's additionalSpace) still free,
+   * found from the real tool, not a fudge factor. Measures by building into a scratch
+   * directory inside `workDir`, which it removes.
    */
-  minimumSize(build: Omit<FilesystemBuild, 'output' | 'sizeBytes'>, workDir: string): Promise<number>;
+  minimumSize(build: Omit<FilesystemBuild, 'output' | 'sizeBytes'>, workDir: string, spareBytes?: number): Promise<number>;
   /** Writes the filesystem into `build.output`. Throws a FilesystemTooSmallError when it does not fit. */
   create(build: FilesystemBuild): Promise<void>;
   /**

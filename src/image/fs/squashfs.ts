@@ -36,7 +36,7 @@ export const squashfs: Filesystem = {
     { command: 'mksquashfs', debianPackage: 'squashfs-tools' },
     { command: 'unsquashfs', debianPackage: 'squashfs-tools' },
   ],
-  minimumSize: (build, workDir) => measureBySmallestBuild((measured) => write({ ...measured, sizeBytes: null }), build, workDir),
+  minimumSize: (build, workDir, spareBytes) => measureBySmallestBuild((measured) => write({ ...measured, sizeBytes: null }), build, workDir, spareBytes),
   create: async (build) => {
     await write(build);
   },

@@ -149,7 +149,7 @@ export const vfat: Filesystem = {
     { command: 'mcopy', debianPackage: 'mtools' },
     { command: 'mdir', debianPackage: 'mtools' },
   ],
-  minimumSize: (build, workDir) => measureBySmallestBuild(createMinimal, build, workDir),
+  minimumSize: (build, workDir, spareBytes) => measureBySmallestBuild(createMinimal, build, workDir, spareBytes),
   create: (build) => writeFat(build),
   createMinimal,
   check: async (file) => {

@@ -146,7 +146,7 @@ export const xfs: Filesystem = {
     { command: 'xfs_repair', debianPackage: 'xfsprogs' },
     { command: 'faketime', debianPackage: 'faketime' },
   ],
-  minimumSize: (build, workDir) => measureBySmallestBuild(createMinimal, build, workDir),
+  minimumSize: (build, workDir, spareBytes) => measureBySmallestBuild(createMinimal, build, workDir, spareBytes),
   create,
   createMinimal,
   check: async (file) => {
