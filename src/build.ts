@@ -61,7 +61,7 @@ export async function buildFromFile(request: BuildRequest): Promise<BuiltImage &
 
   const installables = installablesOf(call.arguments);
   await step(emit, 'realise', `realising ${installables.length} store path(s)`, () =>
-    realise(installables, (line) => emit({ type: 'log', step: 'realise', line })),
+    realise(installables, (line) => emit({ type: 'log', step: 'realise', line }), signal),
   );
   signal?.throwIfAborted();
   const toplevel = call.arguments.config?.toplevel;

@@ -50,12 +50,21 @@ export const DEBIAN_PACKAGE_OF: Readonly<Record<string, string>> = {
   'nix-build': 'nix-bin',
   'nix-instantiate': 'nix-bin',
   'nix-store': 'nix-bin',
+  'nix-hash': 'nix-bin',
+  'sqlite3': 'sqlite3',
+  'blkid': 'util-linux',
 };
 
 const SYSTEM_BIN_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 
-/** The caller's PATH with the system directories appended when missing (order of the caller's entries kept). */
-export function toolSearchPath(current: string | undefined): string {
+/**
+ * Where tools are looked up: NIXDISK_TOOL_PATH exactly, when set (hermetic builds, such
+ * as a Nix derivation that brings its own tools, must not fall back to the host's);
+ * otherwise the caller's PATH with the system directories appended when missing (order
+ * of the caller's entries kept).
+ */
+export function toolSearchPath(current: string | undefined, hermetic = process.env.NIXDISK_TOOL_PATH): string {
+  if (hermetic) return hermetic;
   const entries = (current ?? '').split(':').filter((entry) => entry !== '');
   for (const dir of SYSTEM_BIN_DIRS) if (!entries.includes(dir)) entries.push(dir);
   return entries.join(':');

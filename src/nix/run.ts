@@ -1,5 +1,4 @@
-import { execa } from 'execa';
-import { createInterface } from 'node:readline';
+import { runTool, ToolFailedError } from '../tools.js';
 
 /**
  * Options every Nix invocation gets: nixdisk runs offline and must not spend seconds
@@ -13,28 +12,34 @@ export interface NixRun {
   exitCode: number;
 }
 
-export class NixToolMissingError extends Error {
-  constructor(readonly tool: string) {
-    super(`nixdisk: \`${tool}\` was not found on PATH; nixdisk needs Nix (the nix-bin package, or nixos.org/download)`);
-    this.name = 'NixToolMissingError';
-  }
-}
-
 /**
- * Runs one Nix tool with an argument array. A non-zero exit is returned, not thrown:
- * each caller knows how to explain its own failure. `onStderrLine` sees Nix's log
- * as it comes (build output for the progress display).
+ * Runs one Nix tool through runTool (argument array, tool PATH, missing-package
+ * errors). A non-zero exit is returned, not thrown: each caller knows how to explain
+ * its own failure. `onStderrLine` sees Nix's log as it comes (build output for the
+ * progress display).
  */
 export async function runNixTool(
   tool: string,
   args: string[],
-  options: { cwd?: string; env?: Record<string, string>; onStderrLine?: (line: string) => void } = {},
+  options: { cwd?: string; env?: Record<string, string>; onStderrLine?: (line: string) => void; signal?: AbortSignal } = {},
 ): Promise<NixRun> {
-  const child = execa(tool, args, { cwd: options.cwd, env: options.env, reject: false, stdin: 'ignore' });
+  let pending = '';
   const onLine = options.onStderrLine;
-  if (onLine && child.stderr) createInterface({ input: child.stderr }).on('line', onLine);
-  const result = await child;
-  if (result.code === 'ENOENT') throw new NixToolMissingError(tool);
-  if (result.exitCode === undefined) throw new Error(`nixdisk: ${tool} did not run: ${result.shortMessage}`);
-  return { stdout: String(result.stdout), stderr: String(result.stderr), exitCode: result.exitCode };
+  const onStderr = onLine
+    ? (chunk: string) => {
+        const lines = (pending + chunk).split('\n');
+        pending = lines.pop()!;
+        lines.forEach(onLine);
+      }
+    : undefined;
+  try {
+    return await runTool(tool, args, { cwd: options.cwd, env: options.env, onStderr, signal: options.signal, input: '' });
+  } catch (error) {
+    if (error instanceof ToolFailedError && error.exitCode !== undefined) {
+      return { stdout: error.stdout, stderr: error.stderr, exitCode: error.exitCode };
+    }
+    throw error;
+  } finally {
+    if (onLine && pending !== '') onLine(pending);
+  }
 }

@@ -6,7 +6,11 @@ describe('toolSearchPath', () => {
     ['/usr/bin:/bin', '/usr/bin:/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/sbin'],
     [undefined, '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
     ['/opt/x::/sbin', '/opt/x:/sbin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/bin'],
-  ])('%s', (path, expected) => expect(toolSearchPath(path)).toBe(expected));
+  ])('%s', (path, expected) => expect(toolSearchPath(path, undefined)).toBe(expected));
+
+  it('is exactly NIXDISK_TOOL_PATH when that is set', () => {
+    expect(toolSearchPath('/usr/bin:/bin', '/nix/store/x-e2fsprogs/bin')).toBe('/nix/store/x-e2fsprogs/bin');
+  });
 });
 
 describe('runTool', () => {
