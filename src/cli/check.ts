@@ -93,7 +93,7 @@ const check: CommandModule<object, CheckArguments> = {
         ].join('\n'),
       ) as unknown as Argv<CheckArguments>,
   handler: async (argv) => {
-    const { err, out } = await import('./output.js');
+    const { diagnosticPaint, err, out } = await import('./output.js');
     let records: DiagnosticRecord[];
     try {
       records = await checkTargets(await collectTargets(argv.files));
@@ -107,8 +107,7 @@ const check: CommandModule<object, CheckArguments> = {
       process.stdout.write(JSON.stringify(records, null, 2) + '\n');
     } else {
       const { formatRecord, formatSummary } = await import('../analysis/format.js');
-      const colours = { error: out.red.bold, warning: out.yellow.bold, info: out.cyan.bold };
-      const paint = { severity: (severity: keyof typeof colours, text: string) => colours[severity](text), dim: (text: string) => out.dim(text) };
+      const paint = diagnosticPaint(out);
       for (const record of records) process.stdout.write(formatRecord(record, paint) + '\n');
       if (records.length > 0) process.stderr.write(err.dim(formatSummary(records)) + '\n');
     }

@@ -140,7 +140,8 @@ describe('diagnostic details', () => {
     ['btrfs', 'a'.repeat(255), false],
     ['f2fs', 'é'.repeat(257), true],
     ['f2fs', 'é'.repeat(256), false],
-    ['erofs', 'a'.repeat(17), true],
+    // Debian's erofs-utils 1.5 writes no label at all (src/fstypes.ts), so no length applies.
+    ['erofs', 'a'.repeat(17), false],
     ['ext4', 'é'.repeat(9), true],
     ['squashfs', 'a'.repeat(300), false],
   ])('label limit of %s for a %#th label', (fsType, label, tooLong) => {

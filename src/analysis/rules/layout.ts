@@ -1,21 +1,8 @@
 import { PARTITION_TABLE_TYPES, type PartitionTableType } from '../../options.js';
-import { layoutPartitions, LayoutError, SECTORS_PER_MIB } from '../../image/table/layouts.js';
-import { MiB, parseIecSize } from '../../units.js';
+import { bootEndMiBFromBytes, bootSizedPartition, layoutPartitions, LayoutError, SECTORS_PER_MIB } from '../../image/table/layouts.js';
+import { parseIecSize } from '../../units.js';
 import { DEFAULT_ROOT_GPUID } from '../schema.js';
-import { bootEndMiB } from './sizes.js';
 import { diagnostic, known, knownBool, knownString, nixString, rangeOfArgument, setArgumentFix, type Rule, type RuleContext } from './rule.js';
-
-/**
- * Where the boot partition that bootSize ends starts, in MiB (FACTS §3.4): the ESP at
- * 8 MiB (efi, hybrid), BOOT after the fixed 100 MiB ESP (efixbootldr), BOOT at 1 MiB
- * (legacy+boot). Other layouts have no partition that bootSize ends.
- */
-const BOOT_PARTITION_START_MIB: Partial<Record<PartitionTableType, { start: number; name: string }>> = {
-  efi: { start: 8, name: 'ESP' },
-  hybrid: { start: 8, name: 'ESP' },
-  efixbootldr: { start: 100, name: 'BOOT partition' },
-  'legacy+boot': { start: 1, name: 'BOOT partition' },
-};
 
 /** The layout when it is known and one nixpkgs knows (another rule reports the rest). */
 function tableType(ctx: RuleContext): PartitionTableType | undefined {
@@ -28,15 +15,16 @@ export const bootPartitionNoRoom: Rule = {
   summary: 'bootSize ends the boot partition before it starts.',
   check(ctx) {
     const table = tableType(ctx);
-    const boot = table && BOOT_PARTITION_START_MIB[table];
+    const boot = table && bootSizedPartition(table);
     const bootSize = known(ctx, 'bootSize', 'string');
-    const end = bootSize && bootEndMiB(bootSize.value);
-    if (!boot || end === undefined || end > boot.start) return [];
+    const bootBytes = bootSize ? parseIecSize(bootSize.value) : null;
+    const end = bootBytes === null ? undefined : bootEndMiBFromBytes(bootBytes);
+    if (!boot || end === undefined || end > boot.startMiB) return [];
     return [
       diagnostic(
         this.code,
         'error',
-        `bootSize ${JSON.stringify(bootSize!.value)} ends the ${boot.name} at ${end} MiB, but with ${table} it starts at ${boot.start} MiB; bootSize must be at least ${boot.start}M`,
+        `bootSize ${JSON.stringify(bootSize!.value)} ends the ${boot.name} at ${end} MiB, but with ${table} it starts at ${boot.startMiB} MiB; bootSize must be at least ${boot.startMiB}M`,
         rangeOfArgument(ctx, 'bootSize'),
         setArgumentFix(ctx, 'Use the default "256M"', 'bootSize', nixString('256M')),
       ),
@@ -66,8 +54,9 @@ export const diskTooSmall: Rule = {
     const bootSize = knownString(ctx, 'bootSize');
     const bootBytes = bootSize === undefined ? undefined : parseIecSize(bootSize);
     if (!table || mebibytes === undefined || bootBytes === undefined || bootBytes === null || bootBytes < 0) return [];
-    const boot = BOOT_PARTITION_START_MIB[table];
-    if (boot && Math.floor(bootBytes / MiB) + 1 <= boot.start) return [];
+    // A boot partition that bootSize leaves empty is boot-partition-no-room's to report.
+    const boot = bootSizedPartition(table);
+    if (boot && bootEndMiBFromBytes(bootBytes) <= boot.startMiB) return [];
     try {
       // GUIDs do not move partitions: the default keeps an invalid rootGPUID (reported elsewhere) out of the way.
       layoutPartitions(table, mebibytes * SECTORS_PER_MIB, bootBytes, DEFAULT_ROOT_GPUID);

@@ -12,12 +12,6 @@ export function numfmtSpelling(text: string): string | undefined {
   return match ? `${match[1]}${match[2]!.toUpperCase()}` : undefined;
 }
 
-/** Where current nixpkgs ends the boot partition, in MiB: floor(size/MiB) + 1 (FACTS §3.4). */
-export function bootEndMiB(bootSize: string): number | undefined {
-  const bytes = parseIecSize(bootSize);
-  return bytes === null ? undefined : Math.floor(bytes / MiB) + 1;
-}
-
 function checkIecSize(code: string, name: string, value: KnownValue<'string'>): Diagnostic[] {
   const text = value.value;
   if (/^\s*-/.test(text)) return [diagnostic(code, 'error', `${name} must not be negative (${quote(text)})`, value.range)];

@@ -1,3 +1,4 @@
+import { fsTypeFacts, isValidUuid, labelProblem, SUPPORTED_FS_TYPES } from '../../fstypes.js';
 import { KNOWN_FORMATS } from '../../options.js';
 import { didYouMean } from './names.js';
 import { diagnostic, explicit, known, knownString, nixString, quote, replaceValueFix, type Rule } from './rule.js';
@@ -22,24 +23,6 @@ export const unknownFormat: Rule = {
   },
 };
 
-/**
- * Label limits of each filesystem nixdisk writes, in bytes, from the mkfs tools:
- * mke2fs truncates past 16, mkfs.fat and mkfs.xfs refuse past 11 and 12, mkfs.btrfs
- * past 255, mkfs.f2fs past 512, mkfs.erofs past its 16-byte volume_name; squashfs
- * has no label at all.
- */
-export const LABEL_LIMITS: Readonly<Record<string, number | null>> = {
-  ext4: 16,
-  vfat: 11,
-  btrfs: 255,
-  xfs: 12,
-  erofs: 16,
-  f2fs: 512,
-  squashfs: null,
-};
-
-export const SUPPORTED_FS_TYPES = Object.keys(LABEL_LIMITS);
-
 export const unsupportedFsType: Rule = {
   code: 'unsupported-fstype',
   summary: 'An fsType nixdisk cannot write.',
@@ -57,17 +40,15 @@ export const labelTooLong: Rule = {
   summary: "A label longer than the filesystem's limit.",
   check(ctx) {
     const fsType = knownString(ctx, 'fsType');
+    const facts = fsType === undefined ? undefined : fsTypeFacts(fsType);
     const label = known(ctx, 'label', 'string');
-    const limit = fsType === undefined ? undefined : LABEL_LIMITS[fsType];
-    if (!label || limit === undefined || limit === null) return [];
-    const bytes = Buffer.byteLength(label.value, 'utf8');
-    if (bytes <= limit) return [];
-    return [diagnostic(this.code, 'error', `label ${quote(label.value)} is ${bytes} bytes; ${fsType} labels hold at most ${limit}`, explicit(ctx, 'label') ? label.range : ctx.callRange)];
+    // A format without a label (squashfs; erofs with Debian's erofs-utils) just goes without one.
+    if (!label || !facts || facts.labelMaxBytes === null) return [];
+    const problem = labelProblem(facts, label.value);
+    if (!problem) return [];
+    return [diagnostic(this.code, 'error', problem, explicit(ctx, 'label') ? label.range : ctx.callRange)];
   },
 };
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const FAT_SERIAL = /^[0-9a-f]{4}-?[0-9a-f]{4}$/i;
 
 export const invalidUuid: Rule = {
   code: 'invalid-uuid',
@@ -75,15 +56,16 @@ export const invalidUuid: Rule = {
   check(ctx) {
     const found = [];
     const rootGPUID = known(ctx, 'rootGPUID', 'string');
-    if (rootGPUID && !UUID.test(rootGPUID.value)) {
+    if (rootGPUID && !isValidUuid('dce', rootGPUID.value)) {
       found.push(diagnostic(this.code, 'error', `rootGPUID ${quote(rootGPUID.value)} is not a GUID like "F222513B-DED1-49FA-B591-20CE86A2FE7F"`, rootGPUID.range));
     }
     // A defaulted rootFSUID is rootGPUID: reported above already.
     const rootFSUID = explicit(ctx, 'rootFSUID') ? known(ctx, 'rootFSUID', 'string') : undefined;
     const fsType = knownString(ctx, 'fsType');
-    if (!rootFSUID || fsType === undefined || fsType === 'squashfs') return found;
-    if (fsType === 'vfat' ? !FAT_SERIAL.test(rootFSUID.value) : !UUID.test(rootFSUID.value)) {
-      const shape = fsType === 'vfat' ? 'a FAT volume serial like "1234-ABCD"' : 'a UUID like "f222513b-ded1-49fa-b591-20ce86a2fe7f"';
+    const notation = fsType === undefined ? undefined : fsTypeFacts(fsType)?.uuidNotation;
+    if (!rootFSUID || notation === undefined || notation === 'none') return found;
+    if (!isValidUuid(notation, rootFSUID.value)) {
+      const shape = notation === 'fat-serial' ? 'a FAT volume serial like "1234-ABCD"' : 'a UUID like "f222513b-ded1-49fa-b591-20ce86a2fe7f"';
       found.push(diagnostic(this.code, 'error', `rootFSUID ${quote(rootFSUID.value)} is not ${shape}`, rootFSUID.range));
     }
     return found;

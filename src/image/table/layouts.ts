@@ -122,6 +122,16 @@ export const LAYOUTS: Record<PartitionTableType, LayoutSpec> = {
   },
 };
 
+/**
+ * The partition that bootSize ends, with where it starts in MiB and what nixpkgs calls
+ * it, for layouts that have one (the static rules check bootSize against it).
+ */
+export function bootSizedPartition(type: PartitionTableType): { startMiB: number; name: string } | undefined {
+  const spec = LAYOUTS[type].partitions.find((partition) => partition.end.unit === 'bootSizeMiB');
+  if (!spec || spec.start.unit !== 'MiB') return undefined;
+  return { startMiB: spec.start.value, name: spec.role === 'esp' ? 'ESP' : 'BOOT partition' };
+}
+
 export class LayoutError extends Error {
   override name = 'LayoutError';
 }
