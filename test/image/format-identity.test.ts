@@ -1,0 +1,93 @@
+import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { convertImage, qemuImgConvertArgs } from '../../src/image/convert.js';
+import { derivedUuidBytes, pinVdiHeader, pinVhdFooter, VHD_EPOCH, vhdChecksum } from '../../src/image/format-identity.js';
+import { toolSearchPath } from '../../src/tools.js';
+
+const env = { PATH: toolSearchPath(process.env.PATH) };
+
+describe('derivedUuidBytes', () => {
+  it('is stable, seed-dependent and shaped like a version-4 UUID', () => {
+    const a = derivedUuidBytes('seed');
+    expect(derivedUuidBytes('seed')).toEqual(a);
+    expect(derivedUuidBytes('other')).not.toEqual(a);
+    expect(a[6]! >> 4).toBe(4);
+    expect(a[8]! >> 6).toBe(0b10);
+  });
+});
+
+describe('qemuImgConvertArgs', () => {
+  it.each([
+    ['raw', 'zlib', ['convert', '-p', '-f', 'raw', 'a', 'b', '-O', 'raw', 'out']],
+    ['qcow2', 'zlib', ['convert', '-p', '-f', 'raw', 'a', 'b', '-O', 'qcow2', 'out']],
+    ['qcow2-compressed', 'zlib', ['convert', '-p', '-f', 'raw', 'a', 'b', '-O', 'qcow2', '-c', 'out']],
+    ['qcow2-compressed', 'zstd', ['convert', '-p', '-f', 'raw', 'a', 'b', '-O', 'qcow2', '-c', '-o', 'compression_type=zstd', 'out']],
+    ['vpc', 'zlib', ['convert', '-p', '-f', 'raw', 'a', 'b', '-O', 'vpc', '-o', 'force_size=on', 'out']],
+    ['vdi', 'zstd', ['convert', '-p', '-f', 'raw', 'a', 'b', '-O', 'vdi', 'out']],
+  ] as const)('%s with %s', (format, compression, expected) => {
+    expect(qemuImgConvertArgs({ inputs: ['a', 'b'], output: 'out', format, compression })).toEqual(expected);
+  });
+});
+
+describe('pinned VHD footers', () => {
+  const footer = Buffer.alloc(512);
+  footer.write('conectix', 0, 'latin1');
+  footer.writeUInt32BE(123456, 24);
+
+  it('take the epoch as VHD time, a derived UUID and a valid checksum', () => {
+    const pinned = pinVhdFooter(footer, 'seed', VHD_EPOCH + 10);
+    expect(pinned.readUInt32BE(24)).toBe(10);
+    expect(pinned.subarray(68, 84)).toEqual(derivedUuidBytes('seed:vhd'));
+    expect(pinned.readUInt32BE(64)).toBe(vhdChecksum(pinned));
+  });
+
+  it('clamp times before 2000 to the VHD epoch', () => {
+    expect(pinVhdFooter(footer, 'seed', 1).readUInt32BE(24)).toBe(0);
+  });
+
+  it('refuse bytes that are not a footer', () => {
+    expect(() => pinVhdFooter(Buffer.alloc(512), 'seed', 1)).toThrow(/conectix/);
+  });
+});
+
+describe('pinned VDI headers', () => {
+  it('replace the image and snapshot UUIDs only', () => {
+    const header = Buffer.alloc(512, 0xaa);
+    const pinned = pinVdiHeader(header, 'seed');
+    expect(pinned.subarray(0x188, 0x198)).toEqual(derivedUuidBytes('seed:vdi-image'));
+    expect(pinned.subarray(0x198, 0x1a8)).toEqual(derivedUuidBytes('seed:vdi-snapshot'));
+    expect(Buffer.concat([pinned.subarray(0, 0x188), pinned.subarray(0x1a8)])).toEqual(Buffer.concat([header.subarray(0, 0x188), header.subarray(0x1a8)]));
+  });
+});
+
+describe('convertImage with real qemu-img', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'nixdisk-convert-'));
+    await writeFile(path.join(dir, 'a.raw'), 'first piece');
+    await truncate(path.join(dir, 'a.raw'), 1024 * 1024);
+    await writeFile(path.join(dir, 'b.raw'), 'second piece');
+    await truncate(path.join(dir, 'b.raw'), 1024 * 1024);
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it.each(['vdi', 'vpc', 'qcow2'])('%s: the pieces in order, identical bytes on every run, qemu-img still reads it', async (format) => {
+    const outputs = [];
+    for (const run of [1, 2]) {
+      const output = path.join(dir, `out-${run}.${format}`);
+      await convertImage({ inputs: [path.join(dir, 'a.raw'), path.join(dir, 'b.raw')], output, format, compression: 'zlib', pin: { seed: 's', unixTime: 1 } });
+      outputs.push(output);
+      if (run === 1) await new Promise((resolve) => setTimeout(resolve, 1100)); // qemu-img stamps seconds
+    }
+    expect(await readFile(outputs[0]!)).toEqual(await readFile(outputs[1]!));
+    const raw = path.join(dir, `back-${format}.raw`);
+    await execa('qemu-img', ['convert', '-O', 'raw', outputs[0]!, raw], { env });
+    const bytes = await readFile(raw);
+    expect(bytes.length).toBe(2 * 1024 * 1024);
+    expect(bytes.subarray(0, 11).toString()).toBe('first piece');
+    expect(bytes.subarray(1024 * 1024, 1024 * 1024 + 12).toString()).toBe('second piece');
+  });
+});
