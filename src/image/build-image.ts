@@ -53,7 +53,12 @@ export async function buildImage(request: BuildImageRequest): Promise<BuiltImage
   }
   const filesystem = filesystemFor(options.fsType);
   const output = await OutputDir.begin(request.outDir);
-  const workDir = await mkdtemp(path.join(request.workRoot ?? os.tmpdir(), 'nixdisk-build-'));
+  // When the scratch folder cannot be made (TMPDIR missing, disk full), the output's
+  // temporary sibling must not stay behind.
+  const workDir = await mkdtemp(path.join(request.workRoot ?? os.tmpdir(), 'nixdisk-build-')).catch(async (error: unknown) => {
+    await output.abort();
+    throw error;
+  });
   try {
     const rootDir = path.join(workDir, 'root');
     const storePaths = request.closure.paths.map((info) => info.path);
@@ -146,11 +151,16 @@ async function createRootFilesystem(
     const needed = error.neededBytes ?? (await filesystem.minimumSize(build, workDir));
     const neededMiB = (diskSectors({ ...options, diskSize: 'auto' }, needed) * 512) / MiB;
     throw new DiskTooSmallError(
-      `diskSize = ${options.diskSize} MiB is too small: the ${options.fsType} root filesystem needs ${formatBytes(needed)}, ` +
+      `diskSize = ${options.diskSize} MiB is too small: the ${options.fsType} root filesystem needs ${mebibytesRoundedUp(needed)} MiB, ` +
         `so the disk needs at least ${neededMiB} MiB. Set diskSize = ${neededMiB} or diskSize = "auto".`,
     );
   }
   return plan;
+}
+
+/** Rounded up, never down: "needs 1 MiB" must not be said of a filesystem that a 1 MiB disk cannot hold. */
+function mebibytesRoundedUp(bytes: number): number {
+  return Math.ceil((bytes / MiB) * 10) / 10;
 }
 
 /** One file per piece, in disk order: table bytes, partition filesystems, sparse zeros. */

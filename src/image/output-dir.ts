@@ -5,7 +5,7 @@
  * anything else is refused rather than lost.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, rename, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 
 const PRODUCTS = path.join('nix-support', 'hydra-build-products');
@@ -14,19 +14,28 @@ export class OutputDir {
   private constructor(
     readonly finalDir: string,
     readonly tempDir: string,
+    /** The outermost parent folder this build created, removed again when the build fails. */
+    private readonly createdParent: string | undefined,
   ) {}
 
-  static async begin(outDir: string): Promise<OutputDir> {
+  /**
+   * Throws unless `outDir` is absent or an earlier image output that may be replaced.
+   * Cheap, so a build can say so before it spends minutes realising a closure.
+   */
+  static async assertReplaceable(outDir: string): Promise<void> {
     const finalDir = path.resolve(outDir);
-    if (await exists(finalDir)) {
-      if (!(await exists(path.join(finalDir, PRODUCTS)))) {
-        throw new Error(`${finalDir} exists and is not an image output folder (no ${PRODUCTS}); refusing to replace it`);
-      }
+    if ((await exists(finalDir)) && !(await exists(path.join(finalDir, PRODUCTS)))) {
+      throw new Error(`${finalDir} exists and is not an image output folder (no ${PRODUCTS}); refusing to replace it`);
     }
-    await mkdir(path.dirname(finalDir), { recursive: true });
+  }
+
+  static async begin(outDir: string): Promise<OutputDir> {
+    await OutputDir.assertReplaceable(outDir);
+    const finalDir = path.resolve(outDir);
+    const createdParent = await mkdir(path.dirname(finalDir), { recursive: true });
     const tempDir = temporarySibling(finalDir, 'tmp');
     await mkdir(tempDir);
-    return new OutputDir(finalDir, tempDir);
+    return new OutputDir(finalDir, tempDir, createdParent);
   }
 
   /** Moves the finished folder into place, replacing an earlier output as one rename. */
@@ -42,6 +51,19 @@ export class OutputDir {
 
   async abort(): Promise<void> {
     await rm(this.tempDir, { recursive: true, force: true });
+    if (this.createdParent) await removeEmptyFolders(path.dirname(this.tempDir), this.createdParent);
+  }
+}
+
+/** rmdir from `innermost` up to and including `outermost`, stopping at the first folder something else has filled meanwhile. */
+async function removeEmptyFolders(innermost: string, outermost: string): Promise<void> {
+  for (let dir = innermost; ; dir = path.dirname(dir)) {
+    try {
+      await rmdir(dir);
+    } catch {
+      return;
+    }
+    if (dir === outermost || path.dirname(dir) === dir) return;
   }
 }
 
@@ -49,9 +71,10 @@ function temporarySibling(dir: string, purpose: string): string {
   return path.join(path.dirname(dir), `.${path.basename(dir)}.nixdisk-${purpose}-${randomBytes(4).toString('hex')}`);
 }
 
+/** lstat: a dangling symlink (an old nix-build `result` whose target was collected) exists too. */
 async function exists(file: string): Promise<boolean> {
   try {
-    await stat(file);
+    await lstat(file);
     return true;
   } catch {
     return false;
