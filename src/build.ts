@@ -13,6 +13,7 @@ import type { Attr } from './analysis/value.js';
 import { step, type EventSink } from './events.js';
 import { buildImage, type BuiltImage } from './image/build-image.js';
 import type { Compression } from './image/convert.js';
+import { OutputDir } from './image/output-dir.js';
 import { closureOf, realise } from './nix/closure.js';
 import { evaluateCallSite, type EvaluateRequest } from './nix/evaluate.js';
 import {
@@ -47,6 +48,8 @@ export class ArgumentsError extends Error {
 export async function buildFromFile(request: BuildRequest): Promise<BuiltImage & { warnings: Diagnostic[] }> {
   const { emit, signal } = request;
   const started = performance.now();
+  // Before any Nix work: a refused output folder should not cost a realise first.
+  await OutputDir.assertReplaceable(request.outDir);
   const { args: call } = await step(emit, 'evaluate', `evaluating ${request.file}${request.attr ? ` -A ${request.attr}` : ''}`, () =>
     evaluateCallSite(request),
   );
