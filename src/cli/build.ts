@@ -42,10 +42,14 @@ const build: CommandModule<object, BuildArguments> = {
     const { formatRecord, toRecord } = await import('../analysis/format.js');
     const { progressMode, progressSink } = await import('./progress.js');
     const progress = progressSink(progressMode(argv.json));
+    // With --json every stderr line is one JSON object, failures included, so a script
+    // reading the events line by line never meets prose.
+    const say = (text: string, event: Record<string, unknown>) =>
+      process.stderr.write(argv.json ? JSON.stringify(event) + '\n' : text + '\n');
     const controller = new AbortController();
     const interrupt = () => {
       if (controller.signal.aborted) process.exit(130);
-      process.stderr.write(err.yellow('\nnixdisk: interrupted, cleaning up (press Ctrl-C again to quit at once)\n'));
+      say(err.yellow('\nnixdisk: interrupted, cleaning up (press Ctrl-C again to quit at once)'), { type: 'interrupted' });
       controller.abort(new Error('interrupted'));
     };
     process.on('SIGINT', interrupt);
@@ -63,18 +67,26 @@ const build: CommandModule<object, BuildArguments> = {
         emit: progress.emit,
       });
       progress.stop();
-      for (const warning of built.warnings) process.stderr.write(formatRecord(toRecord(argv.file, warning), diagnosticPaint(err)) + '\n');
+      for (const warning of built.warnings) {
+        const record = toRecord(argv.file, warning);
+        say(formatRecord(record, diagnosticPaint(err)), { type: 'diagnostic', ...record });
+      }
       process.stdout.write(out.bold(built.outDir) + '\n');
     } catch (error) {
       progress.stop();
       if (controller.signal.aborted) {
-        process.stderr.write('nixdisk: build interrupted; nothing was written\n');
+        const message = 'build interrupted; nothing was written';
+        say(`nixdisk: ${message}`, { type: 'error', interrupted: true, message });
         process.exitCode = 130;
       } else if (error instanceof ArgumentsError) {
-        for (const d of error.diagnostics) process.stderr.write(formatRecord(toRecord(argv.file, d), diagnosticPaint(err)) + '\n');
+        for (const d of error.diagnostics) {
+          const record = toRecord(argv.file, d);
+          say(formatRecord(record, diagnosticPaint(err)), { type: 'diagnostic', ...record });
+        }
         process.exitCode = 1;
       } else {
-        process.stderr.write(`${err.red('nixdisk: build failed:')} ${(error as Error).message}\n`);
+        const message = (error as Error).message;
+        say(`${err.red('nixdisk: build failed:')} ${message}`, { type: 'error', message });
         process.exitCode = 1;
       }
     } finally {
