@@ -35,7 +35,9 @@ export function reportIsClean(report: VerifyReport): boolean {
 
 /** An image file, or an output folder (found through nix-support/hydra-build-products). */
 export async function resolveImageFile(target: string): Promise<string> {
-  const info = await stat(target);
+  const info = await stat(target).catch((error: NodeJS.ErrnoException) => {
+    throw new Error(error.code === 'ENOENT' ? `${target}: no such file or folder` : `${target}: ${error.message}`);
+  });
   if (!info.isDirectory()) return target;
   const products = await readFile(path.join(target, 'nix-support', 'hydra-build-products'), 'utf8').catch(() => {
     throw new Error(`${target} is a folder without nix-support/hydra-build-products: name the image file instead`);

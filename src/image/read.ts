@@ -3,6 +3,7 @@
  * filesystems in it, by the same userspace tools a person would use (qemu-img info,
  * sfdisk --json, blkid -p).
  */
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { runTool, ToolFailedError } from '../tools.js';
 
@@ -39,6 +40,10 @@ export interface ImageInfo {
 export async function rawImage(file: string, workDir: string): Promise<{ raw: string; format: string; virtualSizeBytes: number }> {
   const { stdout } = await runTool('qemu-img', ['info', '--output=json', file]);
   const info = JSON.parse(stdout) as { format: string; 'virtual-size': number };
+  // qemu-img calls any file raw (and rounds its size up to a sector); sfdisk's answer for
+  // one shorter than a sector is a bare "Invalid argument".
+  const bytes = info.format === 'raw' ? (await stat(file)).size : info['virtual-size'];
+  if (bytes < 512) throw new Error(`${file} is not a disk image (${bytes} bytes, less than one sector)`);
   if (info.format === 'raw') return { raw: file, format: 'raw', virtualSizeBytes: info['virtual-size'] };
   const raw = path.join(workDir, 'disk.raw');
   await runTool('qemu-img', ['convert', '-O', 'raw', file, raw]);
