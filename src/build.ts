@@ -5,9 +5,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { analyzeFile, checkArguments } from './analysis/analyze.js';
+import { analyzeFile, checkArguments, type AnalyzedCallSite } from './analysis/analyze.js';
 import type { Diagnostic } from './analysis/diagnostic.js';
-import { valueFromJson } from './analysis/from-json.js';
+import { valueFromJson, valueToJson } from './analysis/from-json.js';
 import { toImageOptions } from './analysis/to-options.js';
 import type { Attr } from './analysis/value.js';
 import { step, type EventSink } from './events.js';
@@ -78,13 +78,12 @@ export async function buildFromFile(request: BuildRequest): Promise<BuiltImage &
 }
 
 /**
- * The evaluated arguments as Values, placed where the file spells them when the file
- * has exactly one statically visible call site, so rule violations point at source.
+ * The evaluated arguments as Values, placed where the file spells them when the call
+ * site that was evaluated can be told among the file's, so rule violations point at source.
  */
 async function locatedArguments(call: SerializedCall, file: string): Promise<{ attrs: Map<string, Attr>; callRange: SourceRange }> {
   const text = await readFile(file, 'utf8').catch(() => '');
-  const sites = analyzeFile(file, text).callSites;
-  const site = sites.length === 1 ? sites[0] : undefined;
+  const site = evaluatedCallSite(analyzeFile(file, text).callSites, call);
   const callRange = site?.range ?? NO_RANGE;
   const staticAttrs = site?.argument.kind === 'attrs' ? site.argument.attrs : undefined;
   const attrs = new Map<string, Attr>();
@@ -97,6 +96,33 @@ async function locatedArguments(call: SerializedCall, file: string): Promise<{ a
   }
   for (const name of Object.keys(call.unknownArguments)) add(name, { $dynamic: 'an argument make-disk-image does not take' });
   return { attrs, callRange };
+}
+
+/** Arguments serialize-args.nix leaves out, so a static call site's names are compared without them. */
+const UNSERIALIZED_ARGUMENTS = new Set(['pkgs', 'lib']);
+
+/**
+ * The file's call site that `call` came from: the only one; or, when -A chose among
+ * several, the only one that spells exactly the evaluated argument names and whose
+ * statically known plain values (strings, numbers, booleans, null) equal the evaluated
+ * ones. Undefined when that does not single one out.
+ */
+export function evaluatedCallSite(sites: readonly AnalyzedCallSite[], call: SerializedCall): AnalyzedCallSite | undefined {
+  if (sites.length <= 1) return sites[0];
+  const evaluated = new Map<string, unknown>([
+    ...Object.entries(call.arguments).map(([name, value]): [string, unknown] => [name, plainJson(value)]),
+    ...Object.keys(call.unknownArguments).map((name): [string, unknown] => [name, undefined]),
+  ]);
+  const matching = sites.filter((site) => {
+    if (site.argument.kind !== 'attrs') return false;
+    const names = [...site.argument.attrs.keys()].filter((name) => !UNSERIALIZED_ARGUMENTS.has(name));
+    if (names.length !== evaluated.size || !names.every((name) => evaluated.has(name))) return false;
+    return [...site.argument.attrs].every(([name, { value }]) => {
+      if (!['string', 'int', 'float', 'bool', 'null'].includes(value.kind) || !(name in call.arguments)) return true;
+      return valueToJson(value) === evaluated.get(name);
+    });
+  });
+  return matching.length === 1 ? matching[0] : undefined;
 }
 
 /** Store-path values as the strings make-disk-image sees after interpolation. */
