@@ -103,9 +103,9 @@ const UNSERIALIZED_ARGUMENTS = new Set(['pkgs', 'lib']);
 
 /**
  * The file's call site that `call` came from: the only one; or, when -A chose among
- * several, the only one that spells exactly the evaluated argument names and whose
- * statically known plain values (strings, numbers, booleans, null) equal the evaluated
- * ones. Undefined when that does not single one out.
+ * several, of those that spell exactly the evaluated argument names and whose statically
+ * known plain values (strings, numbers, booleans, null) all equal the evaluated ones, the
+ * one with the most such values. Undefined when that does not single one out.
  */
 export function evaluatedCallSite(sites: readonly AnalyzedCallSite[], call: SerializedCall): AnalyzedCallSite | undefined {
   if (sites.length <= 1) return sites[0];
@@ -113,17 +113,24 @@ export function evaluatedCallSite(sites: readonly AnalyzedCallSite[], call: Seri
     ...Object.entries(call.arguments).map(([name, value]): [string, unknown] => [name, plainJson(value)]),
     ...Object.keys(call.unknownArguments).map((name): [string, unknown] => [name, undefined]),
   ]);
-  const matching = sites.filter((site) => {
-    if (site.argument.kind !== 'attrs') return false;
+  const scored = sites.flatMap((site) => {
+    if (site.argument.kind !== 'attrs') return [];
     const names = [...site.argument.attrs.keys()].filter((name) => !UNSERIALIZED_ARGUMENTS.has(name));
-    if (names.length !== evaluated.size || !names.every((name) => evaluated.has(name))) return false;
-    return [...site.argument.attrs].every(([name, { value }]) => {
-      if (!['string', 'int', 'float', 'bool', 'null'].includes(value.kind) || !(name in call.arguments)) return true;
-      return valueToJson(value) === evaluated.get(name);
-    });
+    if (names.length !== evaluated.size || !names.every((name) => evaluated.has(name))) return [];
+    let equal = 0;
+    for (const [name, { value }] of site.argument.attrs) {
+      if (!PLAIN_KINDS.has(value.kind) || !(name in call.arguments)) continue;
+      if (valueToJson(value) !== evaluated.get(name)) return [];
+      equal++;
+    }
+    return [{ site, equal }];
   });
-  return matching.length === 1 ? matching[0] : undefined;
+  const best = Math.max(...scored.map((s) => s.equal));
+  const winners = scored.filter((s) => s.equal === best);
+  return winners.length === 1 ? winners[0]!.site : undefined;
 }
+
+const PLAIN_KINDS: ReadonlySet<string> = new Set(['string', 'int', 'float', 'bool', 'null']);
 
 /** Store-path values as the strings make-disk-image sees after interpolation. */
 function plainJson(value: SerializedValue): unknown {
