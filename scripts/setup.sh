@@ -45,7 +45,9 @@ stamp=node_modules/.nixdisk-setup
 lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [[ ! -f $stamp || $(cat "$stamp") != "$lock_sum" ]]; then
   echo "setup: installing npm packages"
-  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+  # Not `npm ci`: npm 11 leaves other platforms' optional packages (rollup's) out of the
+  # lock file and then refuses it as out of sync. --no-save keeps the lock file as it is.
+  npm install --no-save --no-audit --no-fund --loglevel=error >/dev/null
   echo "$lock_sum" >"$stamp"
 fi
 
