@@ -1,0 +1,607 @@
+/**
+ * `nixdisk build` speed on a store-only image of a ~0.9 GB, ~9k-file closure
+ * (bench/fixtures/big-closure.nix), against two references measured in the same run:
+ *
+ * - floor: `tar cf` of the closure into one file, the least any image writer must do;
+ * - naive: what make-disk-image amounts to without a VM: a `cp -a` staging copy, the
+ *   nixpkgs auto-size formula (FACTS §5), `mkfs.ext4 -d` and one `qemu-img convert`.
+ *
+ * Every timing is the median of --runs runs with a warm page cache (the closure is read
+ * once, untimed, before anything) and with earlier writes flushed (`sync`, untimed). Peak
+ * RSS comes from one extra, untimed run per nixdisk variant: nixdisk's own peak from
+ * inside (rss-hook.ts) and every tool's from `/usr/bin/time` wrappers placed first on
+ * PATH, or from polling /proc when GNU time is not installed.
+ *
+ * Run after `npx tsc -p tsconfig.json`:
+ *   node dist/bench/build-store-image.js [--runs 3] [--json results.json] [--work-dir DIR]
+ */
+import { constants } from 'node:fs';
+import { access, chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { execa, type Options as ExecaOptions } from 'execa';
+import { DEBIAN_PACKAGE_OF, toolSearchPath } from '../src/tools.js';
+import { MiB, roundToNearest } from '../src/units.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
+const RSS_HOOK = path.join(ROOT, 'dist', 'bench', 'rss-hook.js');
+const FIXTURE = path.join(ROOT, 'bench', 'fixtures', 'big-closure.nix');
+const GNU_TIME = '/usr/bin/time';
+
+const MIN_CLOSURE_BYTES = 800e6;
+const MIN_CLOSURE_FILES = 5000;
+const TARGET_RAW_VS_FLOOR = 1.5;
+const TARGET_QCOW2_VS_FLOOR = 2;
+const TARGET_PEAK_RSS_BYTES = 150e6;
+const BLOCK = 4096;
+
+type Format = 'raw' | 'qcow2' | 'qcow2-compressed';
+type Codec = 'zlib' | 'zstd';
+
+interface Variant {
+  format: Format;
+  codec: Codec;
+  table: 'none' | 'efi';
+}
+
+interface Measured {
+  name: string;
+  group: 'floor' | 'naive' | 'nixdisk';
+  variant?: Variant;
+  seconds: number[];
+  /** Seconds per pipeline part (naive: stage/size/mkfs/convert; nixdisk: its step-done events), one entry per run. */
+  parts: Record<string, number[]>;
+  imageBytes: number;
+  allocatedBytes: number;
+  rss?: RssReport;
+}
+
+interface ToolRun {
+  tool: string;
+  seconds: number | null;
+  peakKiB: number;
+  command: string;
+}
+
+interface RssReport {
+  method: 'gnu-time' | 'proc-polling';
+  nodeKiB: number;
+  largestChild: ToolRun | null;
+  tools: ToolRun[];
+}
+
+const { values: cli } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '3' },
+    json: { type: 'string' },
+    'work-dir': { type: 'string', default: os.tmpdir() },
+  },
+});
+const RUNS = Number(cli.runs);
+if (!Number.isInteger(RUNS) || RUNS < 1) {
+  console.error(`--runs wants a whole number ≥ 1, not ${cli.runs}`);
+  process.exit(2);
+}
+
+const interrupted = new AbortController();
+const toolEnv = { PATH: toolSearchPath(process.env.PATH) };
+
+/** An external program, by argument array; Ctrl-C stops it. */
+function run(command: string, args: string[], options: ExecaOptions = {}) {
+  return execa(command, args, { cancelSignal: interrupted.signal, ...options, env: { ...toolEnv, ...options.env } });
+}
+
+async function timed(work: () => Promise<void>): Promise<number> {
+  // Dirty pages from the previous run must not be written back on this run's clock.
+  await run('sync', []);
+  const started = performance.now();
+  await work();
+  return (performance.now() - started) / 1000;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+async function exists(file: string, mode = constants.F_OK): Promise<boolean> {
+  return access(file, mode).then(
+    () => true,
+    () => false,
+  );
+}
+
+// ── the closure ────────────────────────────────────────────────────────────────
+
+interface ClosureFacts {
+  root: string;
+  paths: string[];
+  bytes: number;
+  files: number;
+  directories: number;
+}
+
+async function realiseClosure(): Promise<ClosureFacts> {
+  const built = await run('nix-build', ['--no-out-link', '--option', 'substituters', '', FIXTURE], { stderr: 'inherit' });
+  const root = String(built.stdout).trim();
+  const paths = String((await run('nix-store', ['-qR', root])).stdout).trim().split('\n');
+  let bytes = 0;
+  let files = 0;
+  let directories = 0;
+  const walk = async (entry: string): Promise<void> => {
+    const info = await lstat(entry);
+    if (!info.isDirectory()) {
+      files++;
+      bytes += info.size;
+      return;
+    }
+    directories++;
+    for (const name of await readdir(entry)) await walk(path.join(entry, name));
+  };
+  for (const storePath of paths) await walk(storePath);
+  return { root, paths, bytes, files, directories };
+}
+
+/** Reads every byte of the closure once, so each timed step starts from the same warm cache. */
+async function warmPageCache(paths: string[]): Promise<void> {
+  // tar skips reading file data when its output is /dev/null; a pipe makes it read.
+  const tar = execa('tar', ['cf', '-', ...paths], { cancelSignal: interrupted.signal, buffer: false, stderr: 'ignore' });
+  tar.stdout.resume();
+  await tar;
+}
+
+// ── floor and naive pipeline ──────────────────────────────────────────────────
+
+async function floorRun(paths: string[], scratch: string): Promise<{ seconds: number; file: string }> {
+  const file = path.join(scratch, 'floor.tar');
+  const seconds = await timed(async () => {
+    await run('tar', ['cf', file, ...paths]);
+  });
+  return { seconds, file };
+}
+
+/** nixpkgs' diskSize = "auto" with additionalSpace = "0M" and no partition table (FACTS §5, V2025); pure. */
+export function nixpkgsAutoDiskBytes(blocks: number, inodes: number, additionalBytes: number): number {
+  const usage = (blocks + 2 * inodes) * BLOCK;
+  const fudge = Math.floor((usage * 52) / 1000);
+  const filesystem = roundToNearest(usage + fudge, BLOCK);
+  return roundToNearest(filesystem + additionalBytes, MiB);
+}
+
+/** The formula's inputs as nixpkgs gathers them: `du` over every non-directory, `find | wc -l`. */
+async function nixpkgsAutoSize(dir: string): Promise<number> {
+  const du = await run('find', ['.', '!', '-type', 'd', '-print0'], { cwd: dir }).pipe('du', [
+    '--files0-from=-',
+    '--apparent-size',
+    '--block-size',
+    String(BLOCK),
+    '--count-links',
+  ], { cwd: dir });
+  const blocks = du.stdout
+    .split('\n')
+    .filter((line) => line !== '')
+    .reduce((sum, line) => sum + Number(line.split('\t')[0]), 0);
+  const inodes = String((await run('find', ['.'], { cwd: dir })).stdout).split('\n').filter((line) => line !== '').length;
+  return nixpkgsAutoDiskBytes(blocks, inodes, 0);
+}
+
+function convertArgs(input: string, output: string, variant: Variant): string[] {
+  const args = ['convert', '-f', 'raw', '-O', 'qcow2'];
+  if (variant.format === 'qcow2-compressed') {
+    args.push('-c');
+    if (variant.codec === 'zstd') args.push('-o', 'compression_type=zstd');
+  }
+  return [...args, input, output];
+}
+
+async function naiveRun(paths: string[], scratch: string, variant: Variant): Promise<{ seconds: number; parts: Record<string, number>; file: string }> {
+  const stageDir = path.join(scratch, 'naive-root');
+  const rawFile = path.join(scratch, 'naive.raw');
+  const outFile = variant.format === 'raw' ? rawFile : path.join(scratch, 'naive.qcow2');
+  const parts: Record<string, number> = {};
+  const part = async (name: string, work: () => Promise<unknown>) => {
+    const started = performance.now();
+    await work();
+    parts[name] = (performance.now() - started) / 1000;
+  };
+  const seconds = await timed(async () => {
+    await mkdir(stageDir);
+    await part('stage', () => run('cp', ['-a', ...paths, stageDir + '/']));
+    let sizeBytes = 0;
+    await part('size', async () => {
+      sizeBytes = await nixpkgsAutoSize(stageDir);
+    });
+    await part('mkfs', () => run('mkfs.ext4', ['-q', '-F', '-b', String(BLOCK), '-L', 'nix-store', '-d', stageDir, rawFile, `${sizeBytes / 1024}k`]));
+    if (variant.format !== 'raw') await part('convert', () => run('qemu-img', convertArgs(rawFile, outFile, variant)));
+  });
+  // The staging tree and the intermediate raw file are the pipeline's leftovers, not its product.
+  await rm(stageDir, { recursive: true, force: true });
+  if (outFile !== rawFile) await rm(rawFile, { force: true });
+  return { seconds, parts, file: outFile };
+}
+
+// ── nixdisk ───────────────────────────────────────────────────────────────────
+
+function variantName(variant: Variant): string {
+  const codec = variant.format === 'qcow2-compressed' ? ` (${variant.codec})` : '';
+  const table = variant.table === 'none' ? '' : `, ${variant.table} table`;
+  return `${variant.format}${codec}${table}`;
+}
+
+async function writeCall(dir: string, variant: Variant): Promise<string> {
+  const file = path.join(dir, `call-${variant.format}-${variant.codec}-${variant.table}.nix`);
+  // The form of qemu-vm's store image: no partition table, no additional space.
+  await writeFile(
+    file,
+    `import <nixpkgs/nixos/lib/make-disk-image.nix> {
+  pkgs = { };
+  lib = { };
+  config = { };
+  onlyNixStore = true;
+  installBootLoader = false;
+  copyChannel = false;
+  additionalPaths = [ (import ${FIXTURE}) ];
+  additionalSpace = "0M";
+  format = "${variant.format}";
+  partitionTableType = "${variant.table}";
+}
+`,
+  );
+  return file;
+}
+
+interface NixdiskEvent {
+  type: string;
+  step?: string;
+  seconds?: number;
+  image?: string;
+}
+
+function parseEvents(stderr: string): NixdiskEvent[] {
+  return stderr
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as NixdiskEvent);
+}
+
+function nixdiskArgs(callFile: string, outDir: string, variant: Variant): string[] {
+  return [CLI, 'build', callFile, '-o', outDir, '--json', ...(variant.codec === 'zstd' ? ['--compression', 'zstd'] : [])];
+}
+
+async function nixdiskRun(callFile: string, scratch: string, variant: Variant): Promise<{ seconds: number; parts: Record<string, number>; file: string }> {
+  const outDir = path.join(scratch, 'nixdisk-out');
+  let events: NixdiskEvent[] = [];
+  // TMPDIR puts nixdisk's own work folder inside the scratch folder, which cleanup removes.
+  const seconds = await timed(async () => {
+    events = parseEvents(String((await run('node', nixdiskArgs(callFile, outDir, variant), { env: { TMPDIR: scratch } })).stderr));
+  });
+  const parts: Record<string, number> = {};
+  for (const event of events) if (event.type === 'step-done') parts[event.step!] = event.seconds!;
+  const done = events.find((event) => event.type === 'done');
+  if (!done?.image) throw new Error(`nixdisk reported no image for ${variantName(variant)}`);
+  return { seconds, parts, file: done.image };
+}
+
+/** One shell wrapper per tool nixdisk may run, recording each call's time and peak RSS with GNU time. */
+async function writeToolWrappers(dir: string, log: string): Promise<void> {
+  await mkdir(dir);
+  const searchDirs = toolSearchPath(process.env.PATH).split(':');
+  for (const tool of [...Object.keys(DEBIAN_PACKAGE_OF), 'cp', 'rm', 'bash']) {
+    let real: string | undefined;
+    for (const candidate of searchDirs.map((searchDir) => path.join(searchDir, tool))) {
+      if (await exists(candidate, constants.X_OK)) {
+        real = candidate;
+        break;
+      }
+    }
+    if (!real) continue;
+    const wrapper = path.join(dir, tool);
+    await writeFile(wrapper, `#!/bin/sh\nexec ${GNU_TIME} -a -o '${log}' -f '${tool} %e %M %C' '${real}' "$@"\n`);
+    await chmod(wrapper, 0o755);
+  }
+}
+
+function parseToolLog(text: string): ToolRun[] {
+  const runs: ToolRun[] = [];
+  for (const line of text.split('\n')) {
+    const match = /^(\S+) (\d+(?:\.\d+)?) (\d+) (.*)$/.exec(line);
+    if (match) runs.push({ tool: match[1]!, seconds: Number(match[2]), peakKiB: Number(match[3]), command: match[4]! });
+  }
+  return runs;
+}
+
+/** Polls the process tree under `pid` for each descendant's VmHWM (its peak RSS so far). */
+function pollDescendants(pid: number): { stop: () => ToolRun[] } {
+  const peaks = new Map<number, ToolRun>();
+  const readStatus = async (child: number): Promise<void> => {
+    const status = await readFile(`/proc/${child}/status`, 'utf8').catch(() => '');
+    const hwm = /^VmHWM:\s+(\d+) kB$/m.exec(status);
+    const name = /^Name:\s+(.*)$/m.exec(status);
+    if (!hwm || !name) return;
+    const peakKiB = Number(hwm[1]);
+    if (peakKiB > (peaks.get(child)?.peakKiB ?? -1)) peaks.set(child, { tool: name[1]!, seconds: null, peakKiB, command: name[1]! });
+  };
+  const poll = async (): Promise<void> => {
+    const parents = new Map<number, number>();
+    for (const entry of await readdir('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+      // The command name may hold spaces and parentheses: the fields after the last ')' are fixed.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (fields.length > 1) parents.set(Number(entry), Number(fields[1]));
+    }
+    const isDescendant = (candidate: number): boolean => {
+      for (let current = parents.get(candidate); current !== undefined && current > 1; current = parents.get(current)) {
+        if (current === pid) return true;
+      }
+      return false;
+    };
+    await Promise.all([...parents.keys()].filter(isDescendant).map(readStatus));
+  };
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    void poll().finally(() => (busy = false));
+  }, 25);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return [...peaks.values()];
+    },
+  };
+}
+
+async function nixdiskRssRun(callFile: string, scratch: string, variant: Variant, haveGnuTime: boolean): Promise<RssReport> {
+  const outDir = path.join(scratch, 'nixdisk-out');
+  const rssFile = path.join(scratch, 'node-rss');
+  const wrappers = path.join(scratch, 'wrappers');
+  const log = path.join(scratch, 'tools.log');
+  const env: Record<string, string> = { TMPDIR: scratch, NIXDISK_BENCH_RSS_FILE: rssFile };
+  if (haveGnuTime) {
+    await writeToolWrappers(wrappers, log);
+    env.PATH = `${wrappers}:${toolEnv.PATH}`;
+  }
+  let tools: ToolRun[];
+  try {
+    const child = run('node', ['--import', RSS_HOOK, ...nixdiskArgs(callFile, outDir, variant)], { env });
+    const poller = haveGnuTime ? undefined : pollDescendants(child.pid!);
+    try {
+      await child;
+    } finally {
+      tools = poller ? poller.stop() : [];
+    }
+    if (haveGnuTime) tools = parseToolLog(await readFile(log, 'utf8'));
+  } finally {
+    await rm(outDir, { recursive: true, force: true });
+    await rm(wrappers, { recursive: true, force: true });
+    await rm(log, { force: true });
+  }
+  const nodeKiB = Number(await readFile(rssFile, 'utf8'));
+  await rm(rssFile);
+  const largestChild = tools.reduce<ToolRun | null>((best, tool) => (best === null || tool.peakKiB > best.peakKiB ? tool : best), null);
+  return { method: haveGnuTime ? 'gnu-time' : 'proc-polling', nodeKiB, largestChild, tools };
+}
+
+// ── the report ────────────────────────────────────────────────────────────────
+
+const MB = (bytes: number) => (bytes / 1e6).toFixed(0);
+const kibToMB = (kib: number) => ((kib * 1024) / 1e6).toFixed(0);
+
+function pad(text: string, width: number, right = false): string {
+  return right ? text.padStart(width) : text.padEnd(width);
+}
+
+function printTable(results: Measured[], floor: number, naiveOf: (variant: Variant) => Measured | undefined): void {
+  const header = ['step', 'median s', '× floor', '× naive', 'image MB', 'on disk MB', 'peak RSS MB (node / largest child)'];
+  const rows = results.map((result) => {
+    const m = median(result.seconds);
+    const naive = result.group === 'nixdisk' && result.variant ? naiveOf(result.variant) : undefined;
+    const rss = result.rss
+      ? `${kibToMB(result.rss.nodeKiB)} / ${result.rss.largestChild ? `${kibToMB(result.rss.largestChild.peakKiB)} (${result.rss.largestChild.tool})` : '—'}`
+      : '';
+    return [
+      result.name,
+      m.toFixed(2),
+      (m / floor).toFixed(2),
+      naive ? (m / median(naive.seconds)).toFixed(2) : '',
+      MB(result.imageBytes),
+      MB(result.allocatedBytes),
+      rss,
+    ];
+  });
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
+  const line = (cells: string[]) => cells.map((cell, column) => pad(cell, widths[column]!, column > 0 && column < 6)).join('  ');
+  console.log(line(header));
+  console.log(widths.map((width) => '─'.repeat(width)).join('  '));
+  for (const row of rows) console.log(line(row));
+}
+
+function partsSummary(result: Measured): string {
+  return Object.entries(result.parts)
+    .map(([name, values]) => `${name} ${median(values).toFixed(2)}`)
+    .join(', ');
+}
+
+interface Target {
+  name: string;
+  limit: string;
+  measured: string;
+  pass: boolean;
+}
+
+// ── main ──────────────────────────────────────────────────────────────────────
+
+async function main(): Promise<void> {
+  for (const file of [CLI, RSS_HOOK]) {
+    if (!(await exists(file))) throw new Error(`${file} is missing: run \`npx tsc -p tsconfig.json\` first`);
+  }
+  const haveGnuTime = await exists(GNU_TIME, constants.X_OK);
+  if (!haveGnuTime) console.log(`${GNU_TIME} is missing (Debian package 'time'): child peak RSS comes from polling /proc instead`);
+
+  console.log(`realising ${path.relative(ROOT, FIXTURE)} (untimed; slow only the first time)…`);
+  const closure = await realiseClosure();
+  console.log(`closure: ${closure.paths.length} store paths, ${MB(closure.bytes)} MB, ${closure.files} files, ${closure.directories} directories`);
+  if (closure.bytes < MIN_CLOSURE_BYTES || closure.files < MIN_CLOSURE_FILES) {
+    throw new Error(`the closure is smaller than the benchmark needs (≥ ${MB(MIN_CLOSURE_BYTES)} MB, ≥ ${MIN_CLOSURE_FILES} files)`);
+  }
+
+  const scratch = await mkdtemp(path.join(cli['work-dir'], 'nixdisk-bench-'));
+  let forced = false;
+  const onSignal = () => {
+    if (forced || interrupted.signal.aborted) {
+      rmSync(scratch, { recursive: true, force: true });
+      process.exit(130);
+    }
+    forced = true;
+    console.error('\ninterrupted: stopping the running step and removing the scratch folder (Ctrl-C again to quit at once)');
+    interrupted.abort(new Error('interrupted'));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    await warmPageCache(closure.paths);
+    const results = await measureAll(closure, scratch, haveGnuTime);
+    await report(closure, results, haveGnuTime);
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+async function sizes(file: string): Promise<{ imageBytes: number; allocatedBytes: number }> {
+  const info = await stat(file);
+  return { imageBytes: info.size, allocatedBytes: info.blocks * 512 };
+}
+
+async function measureAll(closure: ClosureFacts, scratch: string, haveGnuTime: boolean): Promise<Measured[]> {
+  const results: Measured[] = [];
+  const repeat = async (
+    name: string,
+    group: Measured['group'],
+    variant: Variant | undefined,
+    once: () => Promise<{ seconds: number; parts?: Record<string, number>; file: string }>,
+    cleanup: () => Promise<void>,
+  ): Promise<Measured> => {
+    const measured: Measured = { name, group, variant, seconds: [], parts: {}, imageBytes: 0, allocatedBytes: 0 };
+    for (let index = 0; index < RUNS; index++) {
+      try {
+        const result = await once();
+        measured.seconds.push(result.seconds);
+        for (const [part, seconds] of Object.entries(result.parts ?? {})) (measured.parts[part] ??= []).push(seconds);
+        Object.assign(measured, await sizes(result.file));
+      } finally {
+        await cleanup();
+      }
+    }
+    process.stdout.write(`  ${pad(name, 34)} ${measured.seconds.map((s) => s.toFixed(2)).join(' ')} s\n`);
+    results.push(measured);
+    return measured;
+  };
+  const clean = (...entries: string[]) => async () => {
+    for (const entry of entries) await rm(path.join(scratch, entry), { recursive: true, force: true });
+  };
+
+  console.log(`timing, ${RUNS} run(s) each:`);
+  await repeat('floor: tar cf', 'floor', undefined, () => floorRun(closure.paths, scratch), clean('floor.tar'));
+
+  const naiveVariants: Variant[] = [
+    { format: 'raw', codec: 'zlib', table: 'none' },
+    { format: 'qcow2', codec: 'zlib', table: 'none' },
+    { format: 'qcow2-compressed', codec: 'zlib', table: 'none' },
+    { format: 'qcow2-compressed', codec: 'zstd', table: 'none' },
+  ];
+  for (const variant of naiveVariants) {
+    await repeat(`naive: ${variantName(variant)}`, 'naive', variant, () => naiveRun(closure.paths, scratch, variant), clean('naive-root', 'naive.raw', 'naive.qcow2'));
+  }
+
+  const nixdiskVariants: Variant[] = [...naiveVariants, { format: 'raw', codec: 'zlib', table: 'efi' }];
+  const calls = path.join(scratch, 'calls');
+  await mkdir(calls);
+  for (const variant of nixdiskVariants) {
+    const callFile = await writeCall(calls, variant);
+    const measured = await repeat(`nixdisk: ${variantName(variant)}`, 'nixdisk', variant, () => nixdiskRun(callFile, scratch, variant), clean('nixdisk-out'));
+    measured.rss = await nixdiskRssRun(callFile, scratch, variant, haveGnuTime);
+  }
+  return results;
+}
+
+async function report(closure: ClosureFacts, results: Measured[], haveGnuTime: boolean): Promise<void> {
+  const floor = median(results.find((result) => result.group === 'floor')!.seconds);
+  const naiveOf = (variant: Variant) =>
+    results.find((result) => result.group === 'naive' && result.variant!.format === variant.format && result.variant!.codec === variant.codec);
+  const nixdisk = (format: Format, codec: Codec, table: Variant['table']) =>
+    results.find((result) => result.group === 'nixdisk' && result.variant!.format === format && result.variant!.codec === codec && result.variant!.table === table)!;
+
+  console.log(`\nstore-only image of ${MB(closure.bytes)} MB in ${closure.files} files (${closure.paths.length} store paths), ` +
+    `median of ${RUNS}, ${os.cpus().length} CPUs; naive for "efi" is the naive raw image (no table)\n`);
+  printTable(results, floor, naiveOf);
+
+  console.log('\nwhere the time goes (medians, seconds):');
+  for (const result of results) if (Object.keys(result.parts).length > 0) console.log(`  ${pad(result.name, 34)} ${partsSummary(result)}`);
+
+  console.log(`\ntools nixdisk ran (one untimed run each, ${haveGnuTime ? 'GNU time wrappers' : '/proc polling, no per-call time'}):`);
+  for (const result of results.filter((candidate) => candidate.rss)) {
+    const byTool = new Map<string, { calls: number; seconds: number; peakKiB: number }>();
+    for (const tool of result.rss!.tools) {
+      const key = tool.tool === 'mke2fs' ? (tool.command.includes(' -d ') ? 'mke2fs -d' : 'mke2fs (empty)') : tool.tool;
+      const entry = byTool.get(key) ?? { calls: 0, seconds: 0, peakKiB: 0 };
+      entry.calls++;
+      entry.seconds += tool.seconds ?? 0;
+      entry.peakKiB = Math.max(entry.peakKiB, tool.peakKiB);
+      byTool.set(key, entry);
+    }
+    const summary = [...byTool.entries()]
+      .sort((a, b) => b[1].seconds - a[1].seconds)
+      .map(([tool, entry]) => `${tool} ×${entry.calls} ${haveGnuTime ? `${entry.seconds.toFixed(2)} s ` : ''}${kibToMB(entry.peakKiB)} MB`)
+      .join('; ');
+    console.log(`  ${pad(result.name, 34)} ${summary}`);
+  }
+
+  const rawRatio = median(nixdisk('raw', 'zlib', 'none').seconds) / floor;
+  const qcow2Ratio = median(nixdisk('qcow2', 'zlib', 'none').seconds) / floor;
+  const rssReports = results.filter((result) => result.rss).map((result) => result.rss!);
+  const nodePeak = Math.max(...rssReports.map((rss) => rss.nodeKiB)) * 1024;
+  const childPeak = Math.max(...rssReports.map((rss) => rss.largestChild?.peakKiB ?? 0)) * 1024;
+  const targets: Target[] = [
+    { name: 'raw (no table) vs floor', limit: `≤ ${TARGET_RAW_VS_FLOOR}×`, measured: `${rawRatio.toFixed(2)}×`, pass: rawRatio <= TARGET_RAW_VS_FLOOR },
+    { name: 'qcow2 (no table) vs floor', limit: `≤ ${TARGET_QCOW2_VS_FLOOR}×`, measured: `${qcow2Ratio.toFixed(2)}×`, pass: qcow2Ratio <= TARGET_QCOW2_VS_FLOOR },
+    { name: 'peak RSS, nixdisk (node)', limit: `≤ ${MB(TARGET_PEAK_RSS_BYTES)} MB`, measured: `${MB(nodePeak)} MB`, pass: nodePeak <= TARGET_PEAK_RSS_BYTES },
+    { name: 'peak RSS, largest tool it ran', limit: `≤ ${MB(TARGET_PEAK_RSS_BYTES)} MB`, measured: `${MB(childPeak)} MB`, pass: childPeak <= TARGET_PEAK_RSS_BYTES },
+  ];
+  console.log('\ntargets:');
+  for (const target of targets) console.log(`  ${target.pass ? 'PASS' : 'FAIL'}  ${pad(target.name, 32)} ${pad(target.limit, 10)} measured ${target.measured}`);
+
+  if (cli.json) {
+    const json = {
+      closure: { root: closure.root, paths: closure.paths.length, bytes: closure.bytes, files: closure.files, directories: closure.directories },
+      machine: { cpus: os.cpus().length, memoryBytes: os.totalmem(), node: process.version },
+      runs: RUNS,
+      floorSeconds: floor,
+      results: results.map((result) => ({
+        ...result,
+        medianSeconds: median(result.seconds),
+        ratioToFloor: median(result.seconds) / floor,
+        ratioToNaive: result.group === 'nixdisk' && result.variant ? median(result.seconds) / median(naiveOf(result.variant)!.seconds) : null,
+        medianParts: Object.fromEntries(Object.entries(result.parts).map(([name, values]) => [name, median(values)])),
+      })),
+      targets,
+    };
+    await writeFile(cli.json, JSON.stringify(json, null, 2) + '\n');
+    console.log(`\nresults written to ${cli.json}`);
+  }
+}
+
+main().catch((error: unknown) => {
+  if (interrupted.signal.aborted) {
+    console.error('benchmark interrupted; scratch files removed');
+    process.exitCode = 130;
+    return;
+  }
+  console.error(`benchmark failed: ${error instanceof Error ? error.message : String(error)}`);
+  process.exitCode = 1;
+});
