@@ -1,3 +1,4 @@
+import { constants } from 'node:os';
 import type { Argv, CommandModule } from 'yargs';
 import { diagnosticPaint, err, out } from './output.js';
 
@@ -47,9 +48,12 @@ const build: CommandModule<object, BuildArguments> = {
     const say = (text: string, event: Record<string, unknown>) =>
       process.stderr.write(argv.json ? JSON.stringify(event) + '\n' : text + '\n');
     const controller = new AbortController();
-    const interrupt = () => {
-      if (controller.signal.aborted) process.exit(130);
-      say(err.yellow('\nnixdisk: interrupted, cleaning up (press Ctrl-C again to quit at once)'), { type: 'interrupted' });
+    // The shell's convention for a death by signal: 130 for SIGINT, 143 for SIGTERM.
+    let signalExitCode = 130;
+    const interrupt = (signal: NodeJS.Signals) => {
+      if (controller.signal.aborted) process.exit(signalExitCode);
+      signalExitCode = 128 + constants.signals[signal];
+      say(err.yellow('\nnixdisk: interrupted, cleaning up (press Ctrl-C again to quit at once)'), { type: 'interrupted', signal });
       controller.abort(new Error('interrupted'));
     };
     process.on('SIGINT', interrupt);
@@ -77,7 +81,7 @@ const build: CommandModule<object, BuildArguments> = {
       if (controller.signal.aborted) {
         const message = 'build interrupted; nothing was written';
         say(`nixdisk: ${message}`, { type: 'error', interrupted: true, message });
-        process.exitCode = 130;
+        process.exitCode = signalExitCode;
       } else if (error instanceof ArgumentsError) {
         for (const d of error.diagnostics) {
           const record = toRecord(argv.file, d);
