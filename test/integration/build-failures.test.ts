@@ -5,7 +5,7 @@
  * say what and where, exit 1 (130 when interrupted), and leave nothing behind: no output
  * folder, no temporary sibling of it, nothing in TMPDIR, no tool still running.
  */
-import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -227,7 +227,7 @@ describe('Ctrl-C (SIGINT to nixdisk alone) in the middle of a build', () => {
    * Starts a build, sends SIGINT `delayMs` after `marker` first shows on stderr, and
    * returns the run with the milliseconds from the signal to exit.
    */
-  async function interrupt(cwd: string, args: string[], marker: string, delayMs: number): Promise<CliRun & { afterSignalMs: number }> {
+  async function interrupt(cwd: string, args: string[], marker: string, delayMs: number, signal: NodeJS.Signals = 'SIGINT'): Promise<CliRun & { afterSignalMs: number }> {
     let sentAt = 0;
     const run = await nixdisk(['build', ...args], {
       cwd,
@@ -236,7 +236,7 @@ describe('Ctrl-C (SIGINT to nixdisk alone) in the middle of a build', () => {
         sentAt = -1;
         setTimeout(() => {
           sentAt = performance.now();
-          child.kill('SIGINT');
+          child.kill(signal);
         }, delayMs);
       },
     });
@@ -244,8 +244,8 @@ describe('Ctrl-C (SIGINT to nixdisk alone) in the middle of a build', () => {
     return { ...run, afterSignalMs: performance.now() - sentAt };
   }
 
-  async function expectInterruptedCleanly(run: CliRun, cwd: string, expected: string[]): Promise<void> {
-    expect(run.code, run.stderr).toBe(130);
+  async function expectInterruptedCleanly(run: CliRun, cwd: string, expected: string[], exitCode = 130): Promise<void> {
+    expect(run.code, run.stderr).toBe(exitCode);
     expect(run.stderr).toMatch(/interrupted, cleaning up/);
     expect(run.stderr).toMatch(/build interrupted; nothing was written/);
     expectNoStackTrace(run.stderr);
@@ -259,11 +259,14 @@ describe('Ctrl-C (SIGINT to nixdisk alone) in the middle of a build', () => {
     largeCall = `${MAKE_DISK_IMAGE} {\n  ${STORE_ONLY}\n  additionalPaths = [ (import ${LARGE_CLOSURE} { }) ];\n  partitionTableType = "efi";\n  format = "qcow2-compressed";\n}\n`;
   });
 
-  it('while qemu-img writes the image: stops it at once, exit 130, nothing left', async () => {
-    const cwd = await caseFolder(dir, 'sigint-convert');
+  it.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)('%s while qemu-img writes the image: stops it at once, exit %i, nothing left', async (signal, exitCode) => {
+    const cwd = await caseFolder(dir, `${signal}-convert`);
     await writeFile(path.join(cwd, 'image.nix'), largeCall);
-    const run = await interrupt(cwd, ['image.nix', '-o', 'out'], '==> writing nixos.qcow2', 700);
-    await expectInterruptedCleanly(run, cwd, ['image.nix']);
+    const run = await interrupt(cwd, ['image.nix', '-o', 'out'], '==> writing nixos.qcow2', 700, signal);
+    await expectInterruptedCleanly(run, cwd, ['image.nix'], exitCode);
     // Compressing the whole image takes several seconds more; qemu-img must have been stopped.
     expect(run.afterSignalMs).toBeLessThan(3000);
   });
@@ -316,6 +319,21 @@ describe('an output folder that exists already', () => {
       expect(run.stderr).toMatch(/exists and is not an image output folder/);
     }
     expect(await readFile(path.join(cwd, 'out'), 'utf8')).toBe('a file\n');
+  });
+
+  it('a result symlink to an earlier output is replaced by the new folder; its target stays', async () => {
+    const cwd = await caseFolder(dir, 'existing-symlink');
+    await writeCall(cwd, 'image', { partitionTableType: '"none"' });
+    const earlier = path.join(dir, 'earlier-output-elsewhere');
+    await mkdir(path.join(earlier, 'nix-support'), { recursive: true });
+    await writeFile(path.join(earlier, 'nix-support', 'hydra-build-products'), 'file raw-image /elsewhere/nixos.img\n');
+    await symlink(earlier, path.join(cwd, 'result'));
+    const run = await nixdisk(['build', 'image.nix'], { cwd });
+    expect(run.code, run.stderr).toBe(0);
+    expect((await lstat(path.join(cwd, 'result'))).isDirectory()).toBe(true);
+    expect((await readdir(path.join(cwd, 'result'))).sort()).toEqual(['nix-support', 'nixos.img']);
+    expect(await readFile(path.join(earlier, 'nix-support', 'hydra-build-products'), 'utf8')).toBe('file raw-image /elsewhere/nixos.img\n');
+    await expectNothingLeft(cwd, 'result', ['image.nix', 'result']);
   });
 
   it('is replaced when it is an earlier image output', async () => {
