@@ -18,9 +18,23 @@ export interface PostVMContext {
   onLine?: (line: string) => void;
 }
 
+/**
+ * Runs the hook (`$1`) in a process group of its own, so that stopping the build stops
+ * everything the hook started: a plain `bash -c` dies on SIGTERM but leaves its running
+ * command behind, holding the output pipes open until it ends by itself. The wrapper's
+ * own stderr goes to /dev/null, or job control would print "[1]+ Done" lines; the hook
+ * keeps the real one (fd 3).
+ */
+const PROCESS_GROUP_WRAPPER = `exec 3>&2 2>/dev/null
+set -m
+bash -e -o pipefail -c "$1" 2>&3 3>&- &
+hook=$!
+trap 'kill -TERM -- "-$hook"; wait "$hook"; exit 143' TERM INT
+wait "$hook"`;
+
 export async function runPostVM(context: PostVMContext): Promise<void> {
   if (context.script.trim() === '') return;
-  await runTool('bash', ['-e', '-o', 'pipefail', '-c', context.script], {
+  await runTool('bash', ['-c', PROCESS_GROUP_WRAPPER, 'postVM', context.script], {
     cwd: context.buildDir,
     env: {
       out: context.outDir,
