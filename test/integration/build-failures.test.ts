@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURE_CLOSURE, writeCall } from '../helpers/build-fixture.js';
+import { FIXTURE_CLOSURE, nixString, writeCall } from '../helpers/build-fixture.js';
 import { caseFolder, expectNoStackTrace, expectNothingLeft, nixdisk, type CliRun } from './fixtures/cli.js';
 
 const LARGE_CLOSURE = path.join(import.meta.dirname, 'fixtures', 'large-closure.nix');
@@ -190,6 +190,18 @@ in {
   });
 });
 
+describe('a failing postVM', () => {
+  it('shows the hook\'s own stderr, exit 1, no output and nothing in TMPDIR', async () => {
+    const cwd = await caseFolder(dir, 'postvm-fails');
+    await writeCall(cwd, 'image', { partitionTableType: '"none"', postVM: nixString('echo made > $out/partial; echo "no space for the copy" >&2; exit 3') });
+    const run = await nixdisk(['build', 'image.nix', '-o', 'out'], { cwd });
+    expectFailure(run);
+    expect(run.stderr).toMatch(/nixdisk: build failed: bash exited with status 3:\nno space for the copy$/m);
+    expect(run.stderr).not.toMatch(/\[1\]/);
+    await expectNothingLeft(cwd, 'out', ['image.nix']);
+  });
+});
+
 describe('a missing tool', () => {
   /** A tool folder holding every program of the system's bin folders except `missing`. */
   async function toolsWithout(missing: string): Promise<string> {
@@ -277,6 +289,16 @@ describe('Ctrl-C (SIGINT to nixdisk alone) in the middle of a build', () => {
     const run = await interrupt(cwd, ['image.nix', '-o', 'out'], '==> writing the ext4 root filesystem', 300);
     await expectInterruptedCleanly(run, cwd, ['image.nix']);
     expect(run.stderr).not.toMatch(/==> laying out/);
+  });
+
+  it('while postVM runs: the hook and what it started are stopped, exit 130, nothing left', async () => {
+    const cwd = await caseFolder(dir, 'sigint-postvm');
+    const pause = `sleep 9.${process.pid}`;
+    await writeCall(cwd, 'image', { partitionTableType: '"none"', postVM: nixString(`echo postvm-started; ${pause}; echo late > $out/late`) });
+    const run = await interrupt(cwd, ['image.nix', '-o', 'out'], 'postvm-started', 300);
+    await expectInterruptedCleanly(run, cwd, ['image.nix']);
+    expect(run.afterSignalMs).toBeLessThan(3000);
+    expect(await processesMentioning(pause)).toBe('');
   });
 
   it('while Nix realises the closure: the builder is stopped too, exit 130, nothing left', async () => {
