@@ -301,6 +301,19 @@ describe('Ctrl-C (SIGINT to nixdisk alone) in the middle of a build', () => {
     expect(await processesMentioning(pause)).toBe('');
   });
 
+  it('--json: the interrupt and its outcome are JSON lines too', async () => {
+    const cwd = await caseFolder(dir, 'sigint-json');
+    await writeCall(cwd, 'image', { partitionTableType: '"none"', postVM: nixString('echo postvm-started; sleep 20') });
+    const run = await interrupt(cwd, ['image.nix', '--json', '-o', 'out'], '"line":"postvm-started"', 200);
+    expect(run.code, run.stderr).toBe(130);
+    const events = run.stderr.trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(events.slice(-2)).toEqual([
+      { type: 'interrupted', signal: 'SIGINT' },
+      { type: 'error', interrupted: true, message: 'build interrupted; nothing was written' },
+    ]);
+    await expectNothingLeft(cwd, 'out', ['image.nix']);
+  });
+
   it('while Nix realises the closure: the builder is stopped too, exit 130, nothing left', async () => {
     const cwd = await caseFolder(dir, 'sigint-realise');
     const nonce = `interrupted-${process.pid}-${Date.now()}`;
