@@ -66,6 +66,21 @@ describe('a diskSize that is too small', () => {
     await expectNothingLeft(cwd, 'out', ['image.nix', 'out']);
   });
 
+  it.each(['btrfs', 'xfs', 'f2fs'])('fsType %s: the suggested diskSize builds', async (fsType) => {
+    const cwd = await caseFolder(dir, `small-${fsType}`);
+    await writeCall(cwd, 'image', { partitionTableType: '"none"', fsType: `"${fsType}"`, diskSize: '2' });
+    const failed = await nixdisk(['build', 'image.nix', '-o', 'out'], { cwd });
+    expectFailure(failed);
+    const suggested = /Set diskSize = (\d+) or diskSize = "auto"/.exec(failed.stderr)?.[1];
+    expect(suggested, failed.stderr).toBeDefined();
+    await expectNothingLeft(cwd, 'out', ['image.nix']);
+
+    await writeCall(cwd, 'image', { partitionTableType: '"none"', fsType: `"${fsType}"`, diskSize: suggested! });
+    const built = await nixdisk(['build', 'image.nix', '-o', 'out'], { cwd });
+    expect(built.code, built.stderr).toBe(0);
+    await expectNothingLeft(cwd, 'out', ['image.nix', 'out']);
+  });
+
   it('a disk too small for the layout itself is a rule error at the diskSize line', async () => {
     const cwd = await caseFolder(dir, 'small-layout');
     await writeCall(cwd, 'image', { partitionTableType: '"efi"', diskSize: '258' });
