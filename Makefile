@@ -11,7 +11,7 @@ demo: setup
 	$(NIXDISK) verify result
 
 test: setup
-	npx vitest run
+	npx vitest run $(VITEST_ARGS)
 
 bench: setup
 	node dist/bench/check-corpus.js
