@@ -24,6 +24,7 @@ import {
   type SerializedCall,
   type SerializedValue,
 } from './nix/serialized.js';
+import { stopToolsOn } from './tools.js';
 import { NO_RANGE, type SourceRange } from './syntax/range.js';
 
 export interface BuildRequest extends EvaluateRequest {
@@ -45,7 +46,12 @@ export class ArgumentsError extends Error {
   }
 }
 
-export async function buildFromFile(request: BuildRequest): Promise<BuiltImage & { warnings: Diagnostic[] }> {
+/** Evaluates, realises and builds; every tool it starts stops when `request.signal` aborts. */
+export function buildFromFile(request: BuildRequest): Promise<BuiltImage & { warnings: Diagnostic[] }> {
+  return stopToolsOn(request.signal, () => evaluateAndBuild(request));
+}
+
+async function evaluateAndBuild(request: BuildRequest): Promise<BuiltImage & { warnings: Diagnostic[] }> {
   const { emit, signal } = request;
   const started = performance.now();
   // Before any Nix work: a refused output folder should not cost a realise first.
@@ -64,7 +70,7 @@ export async function buildFromFile(request: BuildRequest): Promise<BuiltImage &
 
   const installables = installablesOf(call.arguments);
   await step(emit, 'realise', `realising ${installables.length} store path(s)`, () =>
-    realise(installables, (line) => emit({ type: 'log', step: 'realise', line }), signal),
+    realise(installables, (line) => emit({ type: 'log', step: 'realise', line })),
   );
   signal?.throwIfAborted();
   const toplevel = call.arguments.config?.toplevel;

@@ -6,6 +6,7 @@
  */
 import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { execa } from 'execa';
 
 /** The Debian 12 package that ships each program nixdisk runs. */
@@ -103,6 +104,17 @@ export class ToolFailedError extends Error {
   }
 }
 
+const cancellation = new AsyncLocalStorage<AbortSignal>();
+
+/**
+ * Runs `work` so that every tool it starts, however deep in the pipeline, is stopped
+ * (SIGTERM) when `signal` aborts, e.g. on Ctrl-C, without threading the signal through
+ * every filesystem writer and Nix call.
+ */
+export function stopToolsOn<T>(signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
+  return signal ? cancellation.run(signal, work) : work();
+}
+
 export interface RunToolOptions {
   /** Extra environment variables (merged over the process environment). */
   env?: Record<string, string | undefined>;
@@ -113,8 +125,6 @@ export interface RunToolOptions {
   okExitCodes?: readonly number[];
   /** The Debian package to name when the command is missing and not in DEBIAN_PACKAGE_OF. */
   debianPackage?: string;
-  /** Stops the tool (SIGTERM) when aborted, e.g. on Ctrl-C. */
-  signal?: AbortSignal;
   /** See output as it comes (progress, logs); it is still collected for the result. */
   onStdout?: (chunk: string) => void;
   onStderr?: (chunk: string) => void;
@@ -140,12 +150,12 @@ export async function runTool(command: string, args: readonly string[], options:
     reject: false,
     stripFinalNewline: false,
     maxBuffer: 256 * 1024 * 1024,
-    cancelSignal: options.signal,
+    cancelSignal: cancellation.getStore(),
   });
   if (options.onStdout) child.stdout?.on('data', (chunk: Buffer) => options.onStdout!(chunk.toString()));
   if (options.onStderr) child.stderr?.on('data', (chunk: Buffer) => options.onStderr!(chunk.toString()));
   const result = await child;
-  options.signal?.throwIfAborted();
+  cancellation.getStore()?.throwIfAborted();
   const stdout = String(result.stdout ?? '');
   const stderr = String(result.stderr ?? '');
   if ((result.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {

@@ -18,6 +18,7 @@ import { createBootFat } from './fs/vfat.js';
 import { hydraBuildProductLine, OutputDir } from './output-dir.js';
 import { additionalSpaceBytes, assemblyPieces, diskSectors, planImage, type ImagePiece, type ImagePlan } from './plan.js';
 import { runPostVM } from './postvm.js';
+import { stopToolsOn } from '../tools.js';
 import { stageStorePaths } from './stage.js';
 import { gptBytes } from './table/gpt.js';
 import { mbrBytes } from './table/mbr.js';
@@ -46,7 +47,12 @@ export class DiskTooSmallError extends Error {
   override name = 'DiskTooSmallError';
 }
 
-export async function buildImage(request: BuildImageRequest): Promise<BuiltImage> {
+/** Runs the pipeline; every tool it starts stops when `request.signal` aborts. */
+export function buildImage(request: BuildImageRequest): Promise<BuiltImage> {
+  return stopToolsOn(request.signal, () => runPipeline(request));
+}
+
+async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
   const { options, emit, signal } = request;
   if (!options.onlyNixStore) {
     throw new Error('full NixOS images (onlyNixStore = false) are not built yet: nixdisk builds store-only images so far');
@@ -62,7 +68,7 @@ export async function buildImage(request: BuildImageRequest): Promise<BuiltImage
   try {
     const rootDir = path.join(workDir, 'root');
     const storePaths = request.closure.paths.map((info) => info.path);
-    await step(emit, 'stage', `staging ${storePaths.length} store paths`, () => stageStorePaths(storePaths, rootDir, signal));
+    await step(emit, 'stage', `staging ${storePaths.length} store paths`, () => stageStorePaths(storePaths, rootDir));
     signal?.throwIfAborted();
 
     const fsBuild: Omit<FilesystemBuild, 'sizeBytes'> = {
@@ -83,7 +89,7 @@ export async function buildImage(request: BuildImageRequest): Promise<BuiltImage
 
     const imagePath = path.join(output.tempDir, plan.imageFileName);
     await step(emit, 'convert', `writing ${plan.imageFileName} (${formatBytes(plan.totalSectors * 512)})`, () =>
-      writeImageFile(plan, pieces, imagePath, request.compression, signal, (percent) =>
+      writeImageFile(plan, pieces, imagePath, request.compression, (percent) =>
         emit({ type: 'progress', step: 'convert', done: Math.round(percent), total: 100 }),
       ),
     );
@@ -100,7 +106,6 @@ export async function buildImage(request: BuildImageRequest): Promise<BuiltImage
           diskImage: imagePath,
           buildDir: workDir,
           rootDir,
-          signal,
           onLine: (line) => emit({ type: 'log', step: 'postVM', line }),
         }),
       );
@@ -231,7 +236,6 @@ async function writeImageFile(
   pieces: string[],
   imagePath: string,
   compression: Compression,
-  signal: AbortSignal | undefined,
   onProgress: (percent: number) => void,
 ): Promise<void> {
   if (plan.options.format === 'raw' && pieces.length === 1) {
@@ -249,7 +253,6 @@ async function writeImageFile(
     format: plan.options.format,
     compression,
     pin: plan.options.deterministic ? { seed: `${plan.options.rootGPUID}:${plan.options.name}`, unixTime: DETERMINISTIC_EPOCH } : null,
-    signal,
     onProgress,
   });
 }

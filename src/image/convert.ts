@@ -17,7 +17,6 @@ export interface ConvertRequest {
   compression: Compression;
   /** Seed and time for the identities qemu-img would otherwise randomise; null keeps qemu-img's. */
   pin: { seed: string; unixTime: number } | null;
-  signal?: AbortSignal;
   onProgress?: (percent: number) => void;
 }
 
@@ -37,7 +36,6 @@ export function qemuImgConvertArgs(request: Pick<ConvertRequest, 'inputs' | 'out
 
 export async function convertImage(request: ConvertRequest): Promise<void> {
   await runTool('qemu-img', qemuImgConvertArgs(request), {
-    signal: request.signal,
     onStdout: (chunk) => {
       // qemu-img -p redraws "    (42.00/100%)" with carriage returns.
       for (const match of chunk.matchAll(/\((\d+(?:\.\d+)?)\/100%\)/g)) request.onProgress?.(Number(match[1]));

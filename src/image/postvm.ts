@@ -14,7 +14,6 @@ export interface PostVMContext {
   buildDir: string;
   /** The staged root tree ($root in nixpkgs). */
   rootDir: string;
-  signal?: AbortSignal;
   onLine?: (line: string) => void;
 }
 
@@ -44,7 +43,6 @@ export async function runPostVM(context: PostVMContext): Promise<void> {
       NIX_BUILD_TOP: context.buildDir,
       HOME: context.buildDir,
     },
-    signal: context.signal,
     onStdout: (chunk) => splitLines(chunk).forEach((line) => context.onLine?.(line)),
     onStderr: (chunk) => splitLines(chunk).forEach((line) => context.onLine?.(line)),
   });

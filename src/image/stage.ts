@@ -4,20 +4,20 @@
  * file we do not own) cp falls back to a reflink or a copy.
  */
 import { mkdir } from 'node:fs/promises';
-import { runTool } from '../tools.js';
+import { runTool, ToolFailedError } from '../tools.js';
 
 /** Puts each store path at the top of `dest` (`dest/<hash>-<name>`), as an onlyNixStore image holds them. */
-export async function stageStorePaths(storePaths: string[], dest: string, signal?: AbortSignal): Promise<'linked' | 'copied'> {
+export async function stageStorePaths(storePaths: string[], dest: string): Promise<'linked' | 'copied'> {
   await mkdir(dest, { recursive: true });
   if (storePaths.length === 0) return 'linked';
   try {
-    await runTool('cp', ['-a', '--link', ...storePaths, dest + '/'], { signal });
+    await runTool('cp', ['-a', '--link', ...storePaths, dest + '/']);
     return 'linked';
   } catch (error) {
-    if (signal?.aborted) throw error;
-    await runTool('rm', ['-rf', '--one-file-system', dest], { signal });
+    if (!(error instanceof ToolFailedError)) throw error;
+    await runTool('rm', ['-rf', '--one-file-system', dest]);
     await mkdir(dest, { recursive: true });
-    await runTool('cp', ['-a', '--reflink=auto', ...storePaths, dest + '/'], { signal });
+    await runTool('cp', ['-a', '--reflink=auto', ...storePaths, dest + '/']);
     return 'copied';
   }
 }

@@ -97,11 +97,10 @@ export function closureFromInfos(infos: readonly StorePathInfo[]): Closure {
  * The results are not registered as GC roots: nothing here runs the collector
  * between realising and reading them.
  */
-export async function realise(installables: string[], onProgress?: (line: string) => void, signal?: AbortSignal): Promise<string[]> {
+export async function realise(installables: string[], onProgress?: (line: string) => void): Promise<string[]> {
   if (installables.length === 0) return [];
   const run = await runNixTool('nix-store', ['--realise', ...OFFLINE_OPTIONS, ...installables], {
     onStderrLine: onProgress,
-    signal,
   });
   if (run.exitCode !== 0) {
     throw new NixStoreError(`Nix could not build ${describeList(installables)}:\n${lastLines(run.stderr, 40)}`, run.stderr);

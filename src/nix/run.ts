@@ -21,7 +21,7 @@ export interface NixRun {
 export async function runNixTool(
   tool: string,
   args: string[],
-  options: { cwd?: string; env?: Record<string, string>; onStderrLine?: (line: string) => void; signal?: AbortSignal } = {},
+  options: { cwd?: string; env?: Record<string, string>; onStderrLine?: (line: string) => void } = {},
 ): Promise<NixRun> {
   let pending = '';
   const onLine = options.onStderrLine;
@@ -33,7 +33,7 @@ export async function runNixTool(
       }
     : undefined;
   try {
-    return await runTool(tool, args, { cwd: options.cwd, env: options.env, onStderr, signal: options.signal, input: '' });
+    return await runTool(tool, args, { cwd: options.cwd, env: options.env, onStderr, input: '' });
   } catch (error) {
     if (error instanceof ToolFailedError && error.exitCode !== undefined) {
       return { stdout: error.stdout, stderr: error.stderr, exitCode: error.exitCode };
