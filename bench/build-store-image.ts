@@ -3,8 +3,9 @@
  * (bench/fixtures/big-closure.nix), against two references measured in the same run:
  *
  * - floor: `tar cf` of the closure into one file, the least any image writer must do;
- * - naive: what make-disk-image amounts to without a VM: a `cp -a` staging copy, the
- *   nixpkgs auto-size formula (FACTS §5), `mkfs.ext4 -d` and one `qemu-img convert`.
+ * - naive: what make-disk-image amounts to without a VM: a `cp -a` staging copy (on
+ *   /dev/shm when it has room, see roomyTmpfs), the nixpkgs auto-size formula (FACTS §5),
+ *   `mkfs.ext4 -d` and one `qemu-img convert`.
  *
  * Every timing is the median of --runs runs with a warm page cache (the closure is read
  * once, untimed, before anything) and with earlier writes flushed (`sync`, untimed). Peak
@@ -14,10 +15,10 @@
  *
  * Run after `npx tsc -p tsconfig.json`:
  *   node dist/bench/build-store-image.js [--runs 3] [--json results.json] [--work-dir DIR]
+ *     [--stage-dir DIR] [--rss-method auto|proc]
  */
-import { constants } from 'node:fs';
-import { access, chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { rmSync } from 'node:fs';
+import { constants, rmSync } from 'node:fs';
+import { access, chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -79,6 +80,10 @@ const { values: cli } = parseArgs({
     runs: { type: 'string', default: '3' },
     json: { type: 'string' },
     'work-dir': { type: 'string', default: os.tmpdir() },
+    // "proc" forces the fallback used when GNU time is missing, to compare the two.
+    'rss-method': { type: 'string', default: 'auto' },
+    // Where the naive pipeline's staging copy goes; default /dev/shm when it has room (see roomyTmpfs).
+    'stage-dir': { type: 'string' },
   },
 });
 const RUNS = Number(cli.runs);
@@ -166,7 +171,7 @@ async function floorRun(paths: string[], scratch: string): Promise<{ seconds: nu
 }
 
 /** nixpkgs' diskSize = "auto" with additionalSpace = "0M" and no partition table (FACTS §5, V2025); pure. */
-export function nixpkgsAutoDiskBytes(blocks: number, inodes: number, additionalBytes: number): number {
+function nixpkgsAutoDiskBytes(blocks: number, inodes: number, additionalBytes: number): number {
   const usage = (blocks + 2 * inodes) * BLOCK;
   const fudge = Math.floor((usage * 52) / 1000);
   const filesystem = roundToNearest(usage + fudge, BLOCK);
@@ -199,8 +204,13 @@ function convertArgs(input: string, output: string, variant: Variant): string[] 
   return [...args, input, output];
 }
 
-async function naiveRun(paths: string[], scratch: string, variant: Variant): Promise<{ seconds: number; parts: Record<string, number>; file: string }> {
-  const stageDir = path.join(scratch, 'naive-root');
+async function naiveRun(
+  paths: string[],
+  scratch: string,
+  stageScratch: string,
+  variant: Variant,
+): Promise<{ seconds: number; parts: Record<string, number>; file: string }> {
+  const stageDir = path.join(stageScratch, 'naive-root');
   const rawFile = path.join(scratch, 'naive.raw');
   const outFile = variant.format === 'raw' ? rawFile : path.join(scratch, 'naive.qcow2');
   const parts: Record<string, number> = {};
@@ -441,8 +451,10 @@ async function main(): Promise<void> {
   for (const file of [CLI, RSS_HOOK]) {
     if (!(await exists(file))) throw new Error(`${file} is missing: run \`npx tsc -p tsconfig.json\` first`);
   }
-  const haveGnuTime = await exists(GNU_TIME, constants.X_OK);
-  if (!haveGnuTime) console.log(`${GNU_TIME} is missing (Debian package 'time'): child peak RSS comes from polling /proc instead`);
+  if (!['auto', 'proc'].includes(cli['rss-method']!)) throw new Error(`--rss-method is auto or proc, not ${cli['rss-method']}`);
+  const gnuTimeInstalled = await exists(GNU_TIME, constants.X_OK);
+  if (!gnuTimeInstalled) console.log(`${GNU_TIME} is missing (Debian package 'time'): child peak RSS comes from polling /proc instead`);
+  const haveGnuTime = gnuTimeInstalled && cli['rss-method'] === 'auto';
 
   console.log(`realising ${path.relative(ROOT, FIXTURE)} (untimed; slow only the first time)…`);
   const closure = await realiseClosure();
@@ -452,10 +464,14 @@ async function main(): Promise<void> {
   }
 
   const scratch = await mkdtemp(path.join(cli['work-dir'], 'nixdisk-bench-'));
+  const stageBase = cli['stage-dir'] ?? (await roomyTmpfs(2 * closure.bytes)) ?? cli['work-dir'];
+  const stageScratch = await mkdtemp(path.join(stageBase, 'nixdisk-bench-stage-'));
+  console.log(`naive staging copies go to ${stageBase}`);
   let forced = false;
   const onSignal = () => {
     if (forced || interrupted.signal.aborted) {
       rmSync(scratch, { recursive: true, force: true });
+      rmSync(stageScratch, { recursive: true, force: true });
       process.exit(130);
     }
     forced = true;
@@ -466,11 +482,24 @@ async function main(): Promise<void> {
   process.on('SIGTERM', onSignal);
   try {
     await warmPageCache(closure.paths);
-    const results = await measureAll(closure, scratch, haveGnuTime);
-    await report(closure, results, haveGnuTime);
+    const results = await measureAll(closure, scratch, stageScratch, haveGnuTime);
+    await report(closure, results, haveGnuTime, stageBase);
   } finally {
     await rm(scratch, { recursive: true, force: true });
+    await rm(stageScratch, { recursive: true, force: true });
   }
+}
+
+/**
+ * /dev/shm when it is a tmpfs with `bytes` free. The naive pipeline's `cp -a` creates an
+ * inode per file, and on the host's ext4 that gets slower with every round: ext4 skips
+ * inodes deleted in the last minutes (the kernel's recently_deleted check), and each
+ * earlier round deleted ten thousand. On tmpfs the copy costs what it costs once.
+ */
+async function roomyTmpfs(bytes: number): Promise<string | undefined> {
+  const TMPFS_MAGIC = 0x01021994;
+  const info = await statfs('/dev/shm').catch(() => undefined);
+  return info && info.type === TMPFS_MAGIC && info.bavail * info.bsize >= bytes ? '/dev/shm' : undefined;
 }
 
 async function sizes(file: string): Promise<{ imageBytes: number; allocatedBytes: number }> {
@@ -478,59 +507,71 @@ async function sizes(file: string): Promise<{ imageBytes: number; allocatedBytes
   return { imageBytes: info.size, allocatedBytes: info.blocks * 512 };
 }
 
-async function measureAll(closure: ClosureFacts, scratch: string, haveGnuTime: boolean): Promise<Measured[]> {
-  const results: Measured[] = [];
-  const repeat = async (
-    name: string,
-    group: Measured['group'],
-    variant: Variant | undefined,
-    once: () => Promise<{ seconds: number; parts?: Record<string, number>; file: string }>,
-    cleanup: () => Promise<void>,
-  ): Promise<Measured> => {
-    const measured: Measured = { name, group, variant, seconds: [], parts: {}, imageBytes: 0, allocatedBytes: 0 };
-    for (let index = 0; index < RUNS; index++) {
-      try {
-        const result = await once();
-        measured.seconds.push(result.seconds);
-        for (const [part, seconds] of Object.entries(result.parts ?? {})) (measured.parts[part] ??= []).push(seconds);
-        Object.assign(measured, await sizes(result.file));
-      } finally {
-        await cleanup();
-      }
-    }
-    process.stdout.write(`  ${pad(name, 34)} ${measured.seconds.map((s) => s.toFixed(2)).join(' ')} s\n`);
-    results.push(measured);
-    return measured;
-  };
-  const clean = (...entries: string[]) => async () => {
-    for (const entry of entries) await rm(path.join(scratch, entry), { recursive: true, force: true });
-  };
+interface Step {
+  measured: Measured;
+  once: () => Promise<{ seconds: number; parts?: Record<string, number>; file: string }>;
+  /** Scratch entries the step leaves behind, removed after each run (untimed). */
+  leftovers: string[];
+}
 
-  console.log(`timing, ${RUNS} run(s) each:`);
-  await repeat('floor: tar cf', 'floor', undefined, () => floorRun(closure.paths, scratch), clean('floor.tar'));
-
+/**
+ * Runs every step once per round, round after round, rather than one step N times in a
+ * row: whatever drifts during the benchmark (other load, the disk's write budget) then
+ * touches every step alike instead of whichever happened to run last.
+ */
+async function measureAll(closure: ClosureFacts, scratch: string, stageScratch: string, haveGnuTime: boolean): Promise<Measured[]> {
+  const step = (name: string, group: Measured['group'], variant: Variant | undefined, once: Step['once'], leftovers: string[]): Step => ({
+    measured: { name, group, variant, seconds: [], parts: {}, imageBytes: 0, allocatedBytes: 0 },
+    once,
+    leftovers,
+  });
   const naiveVariants: Variant[] = [
     { format: 'raw', codec: 'zlib', table: 'none' },
     { format: 'qcow2', codec: 'zlib', table: 'none' },
     { format: 'qcow2-compressed', codec: 'zlib', table: 'none' },
     { format: 'qcow2-compressed', codec: 'zstd', table: 'none' },
   ];
-  for (const variant of naiveVariants) {
-    await repeat(`naive: ${variantName(variant)}`, 'naive', variant, () => naiveRun(closure.paths, scratch, variant), clean('naive-root', 'naive.raw', 'naive.qcow2'));
-  }
-
   const nixdiskVariants: Variant[] = [...naiveVariants, { format: 'raw', codec: 'zlib', table: 'efi' }];
   const calls = path.join(scratch, 'calls');
   await mkdir(calls);
-  for (const variant of nixdiskVariants) {
-    const callFile = await writeCall(calls, variant);
-    const measured = await repeat(`nixdisk: ${variantName(variant)}`, 'nixdisk', variant, () => nixdiskRun(callFile, scratch, variant), clean('nixdisk-out'));
-    measured.rss = await nixdiskRssRun(callFile, scratch, variant, haveGnuTime);
+  const callFiles = new Map<Variant, string>();
+  for (const variant of nixdiskVariants) callFiles.set(variant, await writeCall(calls, variant));
+
+  const steps: Step[] = [
+    step('floor: tar cf', 'floor', undefined, () => floorRun(closure.paths, scratch), ['floor.tar']),
+    ...naiveVariants.map((variant) =>
+      step(`naive: ${variantName(variant)}`, 'naive', variant, () => naiveRun(closure.paths, scratch, stageScratch, variant), ['naive.raw', 'naive.qcow2']),
+    ),
+    ...nixdiskVariants.map((variant) =>
+      step(`nixdisk: ${variantName(variant)}`, 'nixdisk', variant, () => nixdiskRun(callFiles.get(variant)!, scratch, variant), ['nixdisk-out']),
+    ),
+  ];
+
+  for (let round = 1; round <= RUNS; round++) {
+    console.log(`round ${round} of ${RUNS}:`);
+    for (const { measured, once, leftovers } of steps) {
+      try {
+        const result = await once();
+        measured.seconds.push(result.seconds);
+        for (const [part, seconds] of Object.entries(result.parts ?? {})) (measured.parts[part] ??= []).push(seconds);
+        Object.assign(measured, await sizes(result.file));
+        process.stdout.write(`  ${pad(measured.name, 34)} ${result.seconds.toFixed(2)} s\n`);
+      } finally {
+        for (const entry of leftovers) await rm(path.join(scratch, entry), { recursive: true, force: true });
+      }
+    }
   }
-  return results;
+
+  console.log('peak RSS, one untimed run per nixdisk variant:');
+  for (const { measured } of steps) {
+    if (measured.group !== 'nixdisk') continue;
+    measured.rss = await nixdiskRssRun(callFiles.get(measured.variant!)!, scratch, measured.variant!, haveGnuTime);
+    process.stdout.write(`  ${pad(measured.name, 34)} node ${kibToMB(measured.rss.nodeKiB)} MB\n`);
+  }
+  return steps.map(({ measured }) => measured);
 }
 
-async function report(closure: ClosureFacts, results: Measured[], haveGnuTime: boolean): Promise<void> {
+async function report(closure: ClosureFacts, results: Measured[], haveGnuTime: boolean, stageBase: string): Promise<void> {
   const floor = median(results.find((result) => result.group === 'floor')!.seconds);
   const naiveOf = (variant: Variant) =>
     results.find((result) => result.group === 'naive' && result.variant!.format === variant.format && result.variant!.codec === variant.codec);
@@ -538,7 +579,7 @@ async function report(closure: ClosureFacts, results: Measured[], haveGnuTime: b
     results.find((result) => result.group === 'nixdisk' && result.variant!.format === format && result.variant!.codec === codec && result.variant!.table === table)!;
 
   console.log(`\nstore-only image of ${MB(closure.bytes)} MB in ${closure.files} files (${closure.paths.length} store paths), ` +
-    `median of ${RUNS}, ${os.cpus().length} CPUs; naive for "efi" is the naive raw image (no table)\n`);
+    `median of ${RUNS}, ${os.cpus().length} CPUs; naive staging in ${stageBase}; naive for "efi" is the naive raw image (no table)\n`);
   printTable(results, floor, naiveOf);
 
   console.log('\nwhere the time goes (medians, seconds):');
@@ -580,6 +621,7 @@ async function report(closure: ClosureFacts, results: Measured[], haveGnuTime: b
     const json = {
       closure: { root: closure.root, paths: closure.paths.length, bytes: closure.bytes, files: closure.files, directories: closure.directories },
       machine: { cpus: os.cpus().length, memoryBytes: os.totalmem(), node: process.version },
+      naiveStagingDir: stageBase,
       runs: RUNS,
       floorSeconds: floor,
       results: results.map((result) => ({
