@@ -589,7 +589,8 @@ async function report(closure: ClosureFacts, results: Measured[], haveGnuTime: b
   for (const result of results.filter((candidate) => candidate.rss)) {
     const byTool = new Map<string, { calls: number; seconds: number; peakKiB: number }>();
     for (const tool of result.rss!.tools) {
-      const key = tool.tool === 'mke2fs' ? (tool.command.includes(' -d ') ? 'mke2fs -d' : 'mke2fs (empty)') : tool.tool;
+      // Only GNU time sees arguments; polling knows the program name alone.
+      const key = tool.tool === 'mke2fs' && tool.command !== tool.tool ? (tool.command.includes(' -d ') ? 'mke2fs -d' : 'mke2fs (empty)') : tool.tool;
       const entry = byTool.get(key) ?? { calls: 0, seconds: 0, peakKiB: 0 };
       entry.calls++;
       entry.seconds += tool.seconds ?? 0;
