@@ -83,7 +83,7 @@ interface PlanArguments {
 
 const plan: CommandModule<object, PlanArguments> = {
   command: 'plan <file>',
-  describe: 'Show the options and the partition layout each make-disk-image call site implies',
+  describe: "Show each call site's options and partition layout",
   builder: (yargs) =>
     (yargs as Argv)
       .positional('file', { type: 'string', demandOption: true, describe: 'A Nix file' })

@@ -8,7 +8,7 @@ interface VerifyArguments {
 
 const verify: CommandModule<object, VerifyArguments> = {
   command: 'verify <image>',
-  describe: 'Prove every store path in an image whole (NAR hash equal to its registration)',
+  describe: 'Prove every store path in an image whole (NAR hash = registration)',
   builder: (yargs) =>
     (yargs as Argv)
       .positional('image', { type: 'string', describe: 'an image file, or an output folder of nixdisk build / nix-build', demandOption: true })
