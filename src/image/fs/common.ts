@@ -198,6 +198,22 @@ export async function createSmallestBySearch(search: SizeSearch): Promise<number
   }
 }
 
+/**
+ * createMinimal for the writers sized by real builds: scan the tree, start the search
+ * from `startFor(entries)`, never go below `floor`.
+ */
+export function minimalBySearch(
+  create: (build: FilesystemBuild) => Promise<void>,
+  startFor: (entries: readonly TreeEntry[]) => number,
+  floor: number,
+): (build: Omit<FilesystemBuild, 'sizeBytes'>) => Promise<number> {
+  return async (build) => {
+    await assertAbsent(build.output);
+    const entries = await scanTree(build.sourceDir);
+    return createSmallestBySearch({ build, create, start: startFor(entries), floor, granularity: 4096 });
+  };
+}
+
 export function roundUpTo(value: number, step: number): number {
   return Math.ceil(value / step) * step;
 }

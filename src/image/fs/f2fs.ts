@@ -14,14 +14,12 @@
  */
 import { runTool, ToolFailedError } from '../../tools.js';
 import {
-  assertAbsent,
   assertEpochInRange,
   assertLabelFits,
-  createSmallestBySearch,
+  minimalBySearch,
   createSparseFile,
   measureBySmallestBuild,
   roughTreeBytes,
-  scanTree,
   writingOutput,
 } from './common.js';
 import { DEFAULT_DETERMINISTIC_UUID } from './ext4.js';
@@ -72,17 +70,7 @@ async function create(build: FilesystemBuild): Promise<void> {
   });
 }
 
-async function createMinimal(build: Omit<FilesystemBuild, 'sizeBytes'>): Promise<number> {
-  await assertAbsent(build.output);
-  const entries = await scanTree(build.sourceDir);
-  return createSmallestBySearch({
-    build,
-    create,
-    start: Math.max(FLOOR_BYTES, Math.ceil(roughTreeBytes(entries) * 1.3) + FLOOR_BYTES),
-    floor: FLOOR_BYTES,
-    granularity: 4096,
-  });
-}
+const createMinimal = minimalBySearch(create, (entries) => Math.max(FLOOR_BYTES, Math.ceil(roughTreeBytes(entries) * 1.3) + FLOOR_BYTES), FLOOR_BYTES);
 
 export const f2fs: Filesystem = {
   fsType: 'f2fs',

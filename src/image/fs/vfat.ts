@@ -18,9 +18,8 @@ import { join } from 'node:path';
 import { isValidUuid } from '../../fstypes.js';
 import { runTool, ToolFailedError } from '../../tools.js';
 import {
-  assertAbsent,
   assertLabelFits,
-  createSmallestBySearch,
+  minimalBySearch,
   createSparseFile,
   measureBySmallestBuild,
   roughTreeBytes,
@@ -128,17 +127,7 @@ async function writeFat(build: FatBuild): Promise<void> {
   });
 }
 
-async function createMinimal(build: Omit<FilesystemBuild, 'sizeBytes'>): Promise<number> {
-  await assertAbsent(build.output);
-  const entries = await scanTree(build.sourceDir);
-  return createSmallestBySearch({
-    build,
-    create: (attempt) => writeFat(attempt),
-    start: roughTreeBytes(entries) + entries.length * 64 + 64 * 1024,
-    floor: 0,
-    granularity: 4096,
-  });
-}
+const createMinimal = minimalBySearch((attempt) => writeFat(attempt), (entries) => roughTreeBytes(entries) + entries.length * 64 + 64 * 1024, 0);
 
 export const vfat: Filesystem = {
   fsType: 'vfat',

@@ -19,10 +19,9 @@ import { symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { requireTool, runTool, ToolFailedError } from '../../tools.js';
 import {
-  assertAbsent,
   assertEpochInRange,
   assertLabelFits,
-  createSmallestBySearch,
+  minimalBySearch,
   createSparseFile,
   measureBySmallestBuild,
   roughTreeBytes,
@@ -127,17 +126,7 @@ async function create(build: FilesystemBuild): Promise<void> {
   );
 }
 
-async function createMinimal(build: Omit<FilesystemBuild, 'sizeBytes'>): Promise<number> {
-  await assertAbsent(build.output);
-  const entries = await scanTree(build.sourceDir);
-  return createSmallestBySearch({
-    build,
-    create,
-    start: Math.max(XFS_MINIMUM_BYTES, Math.ceil(roughTreeBytes(entries) * 1.2)),
-    floor: XFS_MINIMUM_BYTES,
-    granularity: 4096,
-  });
-}
+const createMinimal = minimalBySearch(create, (entries) => Math.max(XFS_MINIMUM_BYTES, Math.ceil(roughTreeBytes(entries) * 1.2)), XFS_MINIMUM_BYTES);
 
 export const xfs: Filesystem = {
   fsType: 'xfs',
