@@ -1,5 +1,6 @@
 /** Plumbing shared by the filesystem writers: output-file hygiene, tree scans, the size search. */
-import { lstat, mkdtemp, open, readdir, readlink, rename, rm, truncate } from 'node:fs/promises';
+import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { lstat, mkdtemp, open, rename, rm, truncate } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { fsTypeFacts, labelProblem } from '../../fstypes.js';
 import { FilesystemTooSmallError, type FilesystemBuild } from './filesystem.js';
@@ -88,14 +89,18 @@ export interface TreeEntry {
   linkTarget?: string;
 }
 
-/** Every entry under `root` (not the root itself), parents before children, names in byte order. */
+/**
+ * Every entry under `root` (not the root itself), parents before children, names in byte
+ * order. Synchronous calls on purpose: one awaited lstat per entry cost 1.3 s on a
+ * 10k-entry store where the same walk done synchronously takes 0.1 s.
+ */
 export async function scanTree(root: string): Promise<TreeEntry[]> {
   const entries: TreeEntry[] = [];
-  const walk = async (relative: string): Promise<void> => {
-    const names = (await readdir(join(root, relative))).sort(compareBytes);
+  const walk = (relative: string): void => {
+    const names = readdirSync(join(root, relative)).sort(compareBytes);
     for (const name of names) {
       const path = relative === '' ? name : `${relative}/${name}`;
-      const stat = await lstat(join(root, path));
+      const stat = lstatSync(join(root, path));
       const kind: EntryKind = stat.isDirectory()
         ? 'directory'
         : stat.isFile()
@@ -110,12 +115,12 @@ export async function scanTree(root: string): Promise<TreeEntry[]> {
         size: stat.size,
         identity: `${stat.dev}:${stat.ino}`,
         nlink: stat.nlink,
-        linkTarget: kind === 'symlink' ? await readlink(join(root, path)) : undefined,
+        linkTarget: kind === 'symlink' ? readlinkSync(join(root, path)) : undefined,
       });
-      if (kind === 'directory') await walk(path);
+      if (kind === 'directory') walk(path);
     }
   };
-  await walk('');
+  walk('');
   return entries;
 }
 

@@ -18,6 +18,7 @@
  * order, so a re-copied tree gives the same layout (runTool's LC_ALL=C keeps locale
  * collation out of it).
  */
+import { closeSync, openSync, readSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { runTool, ToolFailedError } from '../../tools.js';
@@ -28,7 +29,6 @@ import {
   assertOutsideSource,
   createSmallestBySearch,
   createSparseFile,
-  roughTreeBytes,
   scanTree,
   withScratchDir,
   writingOutput,
@@ -184,53 +184,111 @@ async function superblockCounts(file: string): Promise<SuperblockCounts> {
   return parseSuperblockCounts(stdout);
 }
 
+/** The longest run of blocks one ext4 extent maps. */
+const EXTENT_MAX_BLOCKS = 32768;
+/** Extents an inode holds itself, and per 4 KiB extent-tree block. */
+const INODE_EXTENTS = 4;
+const EXTENTS_PER_BLOCK = 340;
+
+/**
+ * Extent-tree blocks a file needs beyond its inode, an upper bound: each run of data
+ * splits at the extent length limit, and an allocation may split once more at every
+ * block group it crosses (group metadata sits between runs).
+ */
+export function extentTreeBlocks(runLengths: readonly number[]): number {
+  const blocks = runLengths.reduce((sum, run) => sum + run, 0);
+  let extents = runLengths.reduce((sum, run) => sum + Math.ceil(run / EXTENT_MAX_BLOCKS), 0) + Math.ceil(blocks / EXTENT_MAX_BLOCKS);
+  let treeBlocks = 0;
+  while (extents > INODE_EXTENTS) {
+    extents = Math.ceil(extents / EXTENTS_PER_BLOCK);
+    treeBlocks += extents;
+  }
+  return treeBlocks;
+}
+
+/**
+ * The runs of data blocks mke2fs -d writes for a file: it skips blocks that are all
+ * zero (they become holes), so only non-zero 4 KiB blocks count, and each stretch of
+ * them is one run.
+ */
+function dataBlockRuns(path: string): number[] {
+  const runs: number[] = [];
+  const buffer = Buffer.alloc(256 * BLOCK);
+  const fd = openSync(path, 'r');
+  try {
+    let run = 0;
+    for (;;) {
+      const got = readSync(fd, buffer, 0, buffer.length, null);
+      if (got === 0) break;
+      for (let offset = 0; offset < got; offset += BLOCK) {
+        const block = buffer.subarray(offset, Math.min(offset + BLOCK, got));
+        if (block.equals(ZERO_BLOCK.subarray(0, block.length))) {
+          if (run > 0) runs.push(run);
+          run = 0;
+        } else {
+          run++;
+        }
+      }
+    }
+    if (run > 0) runs.push(run);
+  } finally {
+    closeSync(fd);
+  }
+  return runs;
+}
+
+const ZERO_BLOCK = Buffer.alloc(BLOCK);
+
 /**
  * The smallest ext4 whose free blocks and inodes hold the tree with `spareBytes` still
- * free: one build at a generous size tells how many blocks and inodes the tree takes
- * (used minus what an empty filesystem of that size uses); empty filesystems, which
- * mke2fs makes in milliseconds, are then bisected for the smallest size with that much
- * free. The tree is copied once; the scratch files stay inside `workDir` and go.
+ * free, without writing the tree's data: mke2fs -d of an attributes-only copy (same
+ * names, directories, symlinks, hard links and inodes, empty files) gives the metadata
+ * blocks and inodes; each distinct file adds its non-zero data blocks and, when large
+ * or sparse, an upper bound of extent-tree blocks. Empty filesystems, which mke2fs
+ * makes in milliseconds, are then bisected for the smallest size with that much free.
+ * Scratch files stay inside `workDir` and go.
  */
 async function predictedSize(build: Omit<FilesystemBuild, 'sizeBytes' | 'output'>, workDir: string, spareBytes: number): Promise<number> {
   const entries = await scanTree(build.sourceDir);
-  const countable = entries.length + 16;
+  const seen = new Set<string>();
+  let dataBlocks = 0;
+  for (const entry of entries) {
+    if (entry.kind !== 'file' || entry.size === 0 || seen.has(entry.identity)) continue;
+    seen.add(entry.identity);
+    const runs = dataBlockRuns(join(build.sourceDir, entry.path));
+    dataBlocks += runs.reduce((sum, run) => sum + run, 0) + extentTreeBlocks(runs);
+  }
   const spareBlocks = Math.ceil(spareBytes / BLOCK);
-  let generous = roundBlocks(2 * roughTreeBytes(entries) + countable * 16384 + 16 * 1024 * 1024);
   return withScratchDir(workDir, async (dir) => {
+    const skeleton = join(dir, 'skeleton');
+    await runTool('cp', ['-a', '--attributes-only', `${build.sourceDir}/.`, skeleton]);
     const probe = join(dir, 'probe.img');
-    const emptyCounts = async (sizeBytes: number): Promise<SuperblockCounts | null> => {
+    const counts = async (sizeBytes: number, sourceDir: string | null): Promise<SuperblockCounts | null> => {
       await rm(probe, { force: true });
       await createSparseFile(probe, sizeBytes);
       try {
-        await mke2fs({ ...build, output: probe, sizeBytes }, null);
+        await mke2fs({ ...build, output: probe, sizeBytes }, sourceDir);
       } catch (error) {
         if (error instanceof FilesystemTooSmallError) return null;
         throw error;
       }
       return superblockCounts(probe);
     };
-    for (;;) {
-      await rm(probe, { force: true });
-      await createSparseFile(probe, generous);
-      try {
-        await mke2fs({ ...build, output: probe, sizeBytes: generous }, build.sourceDir);
-        break;
-      } catch (error) {
-        if (!(error instanceof FilesystemTooSmallError)) throw error;
-        generous *= 2;
-      }
-    }
-    const full = await superblockCounts(probe);
-    const empty = (await emptyCounts(generous))!;
-    const treeBlocks = empty.freeBlocks - full.freeBlocks;
+    let generous = roundBlocks((entries.length + 16) * 16384 + 16 * 1024 * 1024);
+    let full: SuperblockCounts | null;
+    while (!(full = await counts(generous, skeleton))) generous *= 2;
+    const empty = (await counts(generous, null))!;
+    const treeBlocks = empty.freeBlocks - full.freeBlocks + dataBlocks;
     const treeInodes = empty.freeInodes - full.freeInodes;
     const holdsTree = async (blocks: number): Promise<boolean> => {
-      const counts = await emptyCounts(blocks * BLOCK);
-      return counts !== null && counts.freeBlocks >= treeBlocks + spareBlocks && counts.freeInodes >= treeInodes;
+      const found = await counts(blocks * BLOCK, null);
+      return found !== null && found.freeBlocks >= treeBlocks + spareBlocks && found.freeInodes >= treeInodes;
     };
-    let low = 0;
-    let high = generous / BLOCK + spareBlocks;
-    while (!(await holdsTree(high))) high *= 2;
+    // A filesystem of no more blocks than the tree cannot hold it with room to spare;
+    // metadata is a few percent, so start the search just above and double only if needed.
+    let low = treeBlocks + spareBlocks;
+    let high = Math.ceil((treeBlocks + spareBlocks) * 1.1) + 1024;
+    while (!(await holdsTree(high))) [low, high] = [high, high * 2];
     while (high - low > 1) {
       const middle = Math.floor((low + high) / 2);
       if (await holdsTree(middle)) high = middle;
