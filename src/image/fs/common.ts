@@ -1,5 +1,5 @@
 /** Plumbing shared by the filesystem writers: output-file hygiene, tree scans, the size search. */
-import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { accessSync, constants, lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { lstat, mkdtemp, open, rename, rm, truncate } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { fsTypeFacts, labelProblem } from '../../fstypes.js';
@@ -58,6 +58,21 @@ export async function withScratchDir<T>(near: string, use: (dir: string) => Prom
     return await use(dir);
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Where a scratch tree without file data (a skeleton) should go: /dev/shm when it is a
+ * writable directory, since creating ten thousand entries there takes 0.2 s where the
+ * host disk took 8 s on the build machines (ext4's inode allocator after many deletes);
+ * otherwise `fallback`.
+ */
+export function metadataScratchRoot(fallback: string): string {
+  try {
+    accessSync('/dev/shm', constants.W_OK | constants.X_OK);
+    return '/dev/shm';
+  } catch {
+    return fallback;
   }
 }
 
