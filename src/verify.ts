@@ -1,15 +1,15 @@
 /**
  * `nixdisk verify`: read an image back without mounting it and prove every store path
  * in it whole — its NAR hash equal to its registration — and the closure complete.
- * Registrations come from the image's own Nix database when it has one (full images),
- * else from the host's Nix store (store-only images carry none, as in nixpkgs).
+ * Registrations come from the host's Nix store: store-only images carry none, as in
+ * nixpkgs (full images, coming next, bring their own database).
  */
 import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { filesystemFor } from './image/fs/index.js';
 import { inspectImage, type FilesystemInfo, type ImageInfo } from './image/read.js';
-import { closureOf, narHashOf, normalizeNarHash, type StorePathInfo } from './nix/closure.js';
+import { closureOf, narHashOf, type StorePathInfo } from './nix/closure.js';
 import { runNixTool } from './nix/run.js';
 import { runTool } from './tools.js';
 
@@ -19,7 +19,8 @@ const STORE_DIR = '/nix/store';
 export interface VerifyReport {
   image: string;
   filesystem: FilesystemInfo;
-  registrationSource: 'image database' | 'host store';
+  /** Store-only images carry no Nix database; full images will bring their own. */
+  registrationSource: 'host store';
   verified: string[];
   /** Present, registered, but the bytes differ from the registration. */
   corrupted: { path: string; expected: string; actual: string }[];
@@ -71,15 +72,13 @@ export async function verifyImage(target: string, workRoot = os.tmpdir()): Promi
     const fullImage = await isDirectory(path.join(extracted, 'nix', 'store'));
     const storeDir = fullImage ? path.join(extracted, 'nix', 'store') : extracted;
     const present = (await readdir(storeDir)).filter((name) => STORE_ENTRY.test(name)).map((name) => `${STORE_DIR}/${name}`).sort();
-    const imageDb = path.join(extracted, 'nix', 'var', 'nix', 'db', 'db.sqlite');
-    const fromImage = fullImage && (await isFile(imageDb));
-    const registered = fromImage ? await registrationsFromDatabase(imageDb) : await registrationsFromHost(present);
+    const registered = await registrationsFromHost(present);
     const byPath = new Map(registered.map((r) => [r.path, r]));
 
     const report: VerifyReport = {
       image,
       filesystem: root,
-      registrationSource: fromImage ? 'image database' : 'host store',
+      registrationSource: 'host store',
       verified: [],
       corrupted: [],
       unregistered: [],
@@ -134,32 +133,6 @@ async function registrationsFromHost(paths: string[]): Promise<StorePathInfo[]> 
   return (await closureOf(valid)).paths;
 }
 
-interface DbRow {
-  path: string;
-  hash: string;
-  narSize: number;
-  deriver: string | null;
-  refs: string | null;
-}
-
-async function registrationsFromDatabase(db: string): Promise<StorePathInfo[]> {
-  const { stdout } = await runTool('sqlite3', [
-    '-json',
-    `file:${db}?immutable=1`,
-    `select v.path, v.hash, v.narSize, v.deriver,
-       (select group_concat(r.path, ' ') from Refs f join ValidPaths r on r.id = f.reference where f.referrer = v.id) as refs
-     from ValidPaths v order by v.path`,
-  ]);
-  const rows = stdout.trim() === '' ? [] : (JSON.parse(stdout) as DbRow[]);
-  return rows.map((row) => ({
-    path: row.path,
-    narHash: normalizeNarHash(row.hash),
-    narSize: row.narSize,
-    deriver: row.deriver,
-    references: (row.refs ?? '').split(' ').filter((r) => r !== '').sort(),
-  }));
-}
-
 async function forEachLimited<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   const worker = async () => {
@@ -170,8 +143,4 @@ async function forEachLimited<T>(items: T[], limit: number, work: (item: T) => P
 
 async function isDirectory(p: string): Promise<boolean> {
   return (await stat(p).catch(() => undefined))?.isDirectory() ?? false;
-}
-
-async function isFile(p: string): Promise<boolean> {
-  return (await stat(p).catch(() => undefined))?.isFile() ?? false;
 }
