@@ -14,6 +14,8 @@ tools=(
   sqlite3:sqlite3
   mkfs.btrfs:btrfs-progs mkfs.xfs:xfsprogs mkfs.erofs:erofs-utils
   mksquashfs:squashfs-tools mkfs.f2fs:f2fs-tools
+  blkid:util-linux unshare:util-linux fakeroot:fakeroot faketime:faketime
+  openssl:openssl pgrep:procps script:bsdutils
   make:make g++:g++ python3:python3
 )
 
@@ -30,7 +32,8 @@ if ((${#missing[@]})); then
     echo "setup: installing Debian packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >/dev/null
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # With recommends, as tested: nix-bin's brings nix-setup-systemd (the nixbld users).
+    apt-get install -y -qq "${missing[@]}" >/dev/null
   else
     echo "setup: missing Debian packages: ${missing[*]}" >&2
     echo "setup: install them with: sudo apt-get install ${missing[*]}" >&2
