@@ -313,3 +313,10 @@ export function applyDefaults(args: ReadonlyMap<string, Attr>, at: SourceRange):
   }
   return new Map(ARGUMENTS.filter((spec) => resolved.has(spec.name)).map((spec) => [spec.name, resolved.get(spec.name)!]));
 }
+
+/** diskSize as a whole number of MiB (an integer, or a string of digits), when it is fixed and known. */
+export function fixedDiskSizeMiB(value: Value | undefined): number | undefined {
+  if (value?.kind === 'int') return value.value > 0 ? value.value : undefined;
+  if (value?.kind === 'string' && /^\d+$/.test(value.value) && Number(value.value) > 0) return Number(value.value);
+  return undefined;
+}

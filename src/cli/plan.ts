@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import type { CallSitePlan, LayoutView } from '../analysis/analyze.js';
+import type { CallSitePlan, LayoutView } from '../analysis/plan-view.js';
 import type { DiagnosticRecord } from '../analysis/format.js';
 import { formatBytes } from '../units.js';
 
@@ -13,7 +13,8 @@ export interface FilePlan {
 /** The whole of `nixdisk plan` except printing: the plan of every call site, and the file's diagnostics. */
 export async function planFile(file: string): Promise<{ plan: FilePlan; diagnostics: DiagnosticRecord[] }> {
   const text = await readFile(file, 'utf8');
-  const { analyzeFile, planCallSite } = await import('../analysis/analyze.js');
+  const { analyzeFile } = await import('../analysis/analyze.js');
+  const { planCallSite } = await import('../analysis/plan-view.js');
   const { toRecord } = await import('../analysis/format.js');
   const analysis = analyzeFile(path.resolve(file), text, { alwaysReportSyntaxErrors: true });
   return {

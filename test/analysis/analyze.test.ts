@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { analyzeFile, describeLayout, planCallSite } from '../../src/analysis/analyze.js';
+import { analyzeFile } from '../../src/analysis/analyze.js';
+import { describeLayout, planCallSite } from '../../src/analysis/plan-view.js';
 import { argumentsFromJson } from '../../src/analysis/from-json.js';
 import { applyDefaults } from '../../src/analysis/schema.js';
 import { NO_RANGE } from '../../src/syntax/range.js';

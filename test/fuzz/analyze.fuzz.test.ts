@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { analyzeFile, planCallSite } from '../../src/analysis/analyze.js';
+import { analyzeFile } from '../../src/analysis/analyze.js';
+import { planCallSite } from '../../src/analysis/plan-view.js';
 import { mutate, prng, SEEDS } from './corpus.js';
 
 const INPUTS = 10_000;

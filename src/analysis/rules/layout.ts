@@ -1,7 +1,7 @@
 import { PARTITION_TABLE_TYPES, type PartitionTableType } from '../../options.js';
 import { bootEndMiBFromBytes, bootSizedPartition, layoutPartitions, LayoutError, SECTORS_PER_MIB } from '../../image/table/layouts.js';
 import { parseIecSize } from '../../units.js';
-import { DEFAULT_ROOT_GPUID } from '../schema.js';
+import { DEFAULT_ROOT_GPUID, fixedDiskSizeMiB } from '../schema.js';
 import { diagnostic, known, knownBool, knownString, nixString, rangeOfArgument, setArgumentFix, type Rule, type RuleContext } from './rule.js';
 
 /** The layout when it is known and one nixpkgs knows (another rule reports the rest). */
@@ -32,13 +32,6 @@ export const bootPartitionNoRoom: Rule = {
   },
 };
 
-/** diskSize as a whole number of MiB, when it is fixed and known. */
-export function fixedDiskMiB(ctx: RuleContext): number | undefined {
-  const value = ctx.args.get('diskSize')?.value;
-  if (value?.kind === 'int') return value.value > 0 ? value.value : undefined;
-  if (value?.kind === 'string' && /^\d+$/.test(value.value) && Number(value.value) > 0) return Number(value.value);
-  return undefined;
-}
 
 /**
  * A fixed diskSize that the layout does not fit in, as the partition layout code
@@ -50,7 +43,7 @@ export const diskTooSmall: Rule = {
   summary: 'A fixed diskSize the partition layout does not fit in.',
   check(ctx) {
     const table = tableType(ctx);
-    const mebibytes = fixedDiskMiB(ctx);
+    const mebibytes = fixedDiskSizeMiB(ctx.args.get('diskSize')?.value);
     const bootSize = knownString(ctx, 'bootSize');
     const bootBytes = bootSize === undefined ? undefined : parseIecSize(bootSize);
     if (!table || mebibytes === undefined || bootBytes === undefined || bootBytes === null || bootBytes < 0) return [];
