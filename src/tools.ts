@@ -115,6 +115,11 @@ export function stopToolsOn<T>(signal: AbortSignal | undefined, work: () => Prom
   return signal ? cancellation.run(signal, work) : work();
 }
 
+/** The signal stopToolsOn set for this call chain: for work that is not a tool (threads) but must stop with them. */
+export function currentCancelSignal(): AbortSignal | undefined {
+  return cancellation.getStore();
+}
+
 export interface RunToolOptions {
   /** Extra environment variables (merged over the process environment). */
   env?: Record<string, string | undefined>;

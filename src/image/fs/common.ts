@@ -1,7 +1,7 @@
 /** Plumbing shared by the filesystem writers: output-file hygiene, tree scans, the size search. */
-import { accessSync, constants, lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { lstat, mkdtemp, open, rename, rm, truncate } from 'node:fs/promises';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { fsTypeFacts, labelProblem } from '../../fstypes.js';
 import { FilesystemTooSmallError, type FilesystemBuild } from './filesystem.js';
 
@@ -61,21 +61,6 @@ export async function withScratchDir<T>(near: string, use: (dir: string) => Prom
   }
 }
 
-/**
- * Where a scratch tree without file data (a skeleton) should go: /dev/shm when it is a
- * writable directory, since creating ten thousand entries there takes 0.2 s where the
- * host disk took 8 s on the build machines (ext4's inode allocator after many deletes);
- * otherwise `fallback`.
- */
-export function metadataScratchRoot(fallback: string): string {
-  try {
-    accessSync('/dev/shm', constants.W_OK | constants.X_OK);
-    return '/dev/shm';
-  } catch {
-    return fallback;
-  }
-}
-
 export function assertLabelFits(fsType: string, label: string): void {
   const facts = fsTypeFacts(fsType);
   if (!facts || facts.labelMaxBytes === null) return;
@@ -95,8 +80,17 @@ export type EntryKind = 'file' | 'directory' | 'symlink' | 'other';
 export interface TreeEntry {
   /** Path relative to the source root, '/'-separated, no leading slash. */
   path: string;
+  /** Where it is read from on the host. */
+  source: string;
   kind: EntryKind;
+  /** Permission bits (st_mode & 0o7777). */
   mode: number;
+  /** File type bits (st_mode & S_IFMT): tells the kinds of 'other' apart. */
+  format: number;
+  /** Device number of a character or block device, as st_rdev. */
+  rdev: number;
+  /** Whole seconds of the source's times, for filesystems that keep them when the build is not deterministic. */
+  times: { atime: number; mtime: number; ctime: number };
   size: number;
   /** dev:ino, equal for hard links to the same file. */
   identity: string;
@@ -105,37 +99,41 @@ export interface TreeEntry {
 }
 
 /**
- * Every entry under `root` (not the root itself), parents before children, names in byte
- * order. Synchronous calls on purpose: one awaited lstat per entry cost 1.3 s on a
- * 10k-entry store where the same walk done synchronously takes 0.1 s.
+ * Every entry under `root` (not the root itself), and each graft (a host path that
+ * appears at the root under its base name, read where it is), parents before children,
+ * names in byte order. Synchronous calls on purpose: one awaited lstat per entry cost
+ * 1.3 s on a 10k-entry store where the same walk done synchronously takes 0.1 s.
  */
-export async function scanTree(root: string): Promise<TreeEntry[]> {
+export async function scanTree(root: string, grafts: readonly string[] = []): Promise<TreeEntry[]> {
   const entries: TreeEntry[] = [];
-  const walk = (relative: string): void => {
-    const names = readdirSync(join(root, relative)).sort(compareBytes);
-    for (const name of names) {
-      const path = relative === '' ? name : `${relative}/${name}`;
-      const stat = lstatSync(join(root, path));
-      const kind: EntryKind = stat.isDirectory()
-        ? 'directory'
-        : stat.isFile()
-          ? 'file'
-          : stat.isSymbolicLink()
-            ? 'symlink'
-            : 'other';
-      entries.push({
-        path,
-        kind,
-        mode: stat.mode & 0o7777,
-        size: stat.size,
-        identity: `${stat.dev}:${stat.ino}`,
-        nlink: stat.nlink,
-        linkTarget: kind === 'symlink' ? readlinkSync(join(root, path)) : undefined,
-      });
-      if (kind === 'directory') walk(path);
-    }
+  const add = (path: string, source: string): void => {
+    const stat = lstatSync(source);
+    const kind: EntryKind = stat.isDirectory() ? 'directory' : stat.isFile() ? 'file' : stat.isSymbolicLink() ? 'symlink' : 'other';
+    entries.push({
+      path,
+      source,
+      kind,
+      mode: stat.mode & 0o7777,
+      format: stat.mode & 0o170000,
+      rdev: stat.rdev,
+      times: { atime: Math.floor(stat.atimeMs / 1000), mtime: Math.floor(stat.mtimeMs / 1000), ctime: Math.floor(stat.ctimeMs / 1000) },
+      size: stat.size,
+      identity: `${stat.dev}:${stat.ino}`,
+      nlink: stat.nlink,
+      linkTarget: kind === 'symlink' ? readlinkSync(source) : undefined,
+    });
+    if (kind === 'directory') walk(path, source);
   };
-  walk('');
+  const walk = (relative: string, dir: string): void => {
+    for (const name of readdirSync(dir).sort(compareBytes)) add(relative === '' ? name : `${relative}/${name}`, join(dir, name));
+  };
+  const top = new Map(readdirSync(root).map((name) => [name, join(root, name)]));
+  for (const graft of grafts) {
+    const name = basename(graft);
+    if (top.has(name)) throw new Error(`two sources for /${name} at the root of the tree: ${top.get(name)} and ${graft}`);
+    top.set(name, graft);
+  }
+  for (const name of [...top.keys()].sort(compareBytes)) add(name, top.get(name)!);
   return entries;
 }
 

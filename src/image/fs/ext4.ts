@@ -1,30 +1,22 @@
 /**
- * ext4 by `mke2fs -d`, the way nixpkgs makes its root filesystem (FACTS §4.1): 4 KiB
- * blocks, e2fsprogs' compiled-in profile (MKE2FS_CONFIG points at a missing file, as
- * in the Nix sandbox), so the feature list is has_journal ext_attr resize_inode
- * dir_index filetype extent 64bit flex_bg sparse_super large_file huge_file dir_nlink
- * extra_isize metadata_csum with 256-byte inodes.
+ * ext4 the way nixpkgs makes its root filesystem (FACTS §4.1): mke2fs formats it with 4
+ * KiB blocks and e2fsprogs' compiled-in profile (MKE2FS_CONFIG points at a missing
+ * file, as in the Nix sandbox), so the feature list is has_journal ext_attr
+ * resize_inode dir_index filetype extent 64bit flex_bg sparse_super large_file
+ * huge_file dir_nlink extra_isize metadata_csum with 256-byte inodes.
  *
- * mke2fs copies owners and the atime/ctime/mtime of the source tree into the inodes.
- * nixpkgs' cptofs leaves everything root-owned (FACTS §6.3), and deterministic builds
- * must not depend on when the staging tree was touched, so one `debugfs -w -f script`
- * pass afterwards sets uid/gid 0 on every inode in use and, when deterministic, pins
- * atime, ctime, mtime and crtime (nanoseconds zeroed) to `epoch`. The mtime is pinned
- * too, rather than kept: store files already have mtime 1, and anything else in the
- * staging tree (activation output, bootloader files) would otherwise carry the build's
- * wall clock. Together with E2FSPROGS_FAKE_TIME (superblock and journal times; e2fsprogs
- * 1.47.0 ignores SOURCE_DATE_EPOCH), `-U` and `-E hash_seed=`, equal trees give equal
- * bytes. mke2fs 1.47 adds directory entries in sorted order, not the source's readdir
- * order, so a re-copied tree gives the same layout (runTool's LC_ALL=C keeps locale
- * collation out of it).
+ * The tree is not copied by `mke2fs -d`, which writes data a 4 KiB block at a time and
+ * took twice as long as copying the closure: nixdisk fills the empty filesystem itself
+ * (ext4/populate.ts), root-owned as nixpkgs' cptofs leaves it (FACTS §6.3), with times
+ * pinned to the epoch when deterministic. Together with E2FSPROGS_FAKE_TIME (superblock
+ * and journal times; e2fsprogs 1.47.0 ignores SOURCE_DATE_EPOCH), `-U` and `-E
+ * hash_seed=`, equal trees give equal bytes, whenever and wherever they were copied.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { runTool, ToolFailedError } from '../../tools.js';
 import {
   assertAbsent,
-  metadataScratchRoot,
   assertEpochInRange,
   assertLabelFits,
   assertOutsideSource,
@@ -33,16 +25,20 @@ import {
   scanTree,
   withScratchDir,
   writingOutput,
+  type TreeEntry,
 } from './common.js';
+import { contentBlocks, OutOfSpaceError, planPopulation } from './ext4/allocate.js';
+import { parseSuperblock, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE, type Superblock } from './ext4/geometry.js';
+import { freeSpaceFromDumpe2fs, populateExt4, readExistingRoot } from './ext4/populate.js';
+import { EXTENT_MAX_BLOCKS, extentTreeBlockCount } from './ext4/structures.js';
 import { FilesystemTooSmallError, type Filesystem, type FilesystemBuild } from './filesystem.js';
 
 const BLOCK = 4096;
 /** nixpkgs' make-ext4-fs default, used when a deterministic build names no UUID. */
 export const DEFAULT_DETERMINISTIC_UUID = '44444444-4444-4444-8888-888888888888';
 const MISSING_MKE2FS_CONFIG = '/nonexistent/nixdisk/mke2fs.conf';
-/** mke2fs refusing the size (the last two for sizes too small for any ext4), or -d running out of room. */
-const TOO_SMALL =
-  /Not enough space to build proposed filesystem|Could not allocate (block|inode)|No space left on device|Could not expand directory|Device size reported to be zero|Illegal inode number while writing reserved inodes/;
+/** mke2fs refusing the size (the last two for sizes too small for any ext4). */
+const TOO_SMALL = /Not enough space to build proposed filesystem|Device size reported to be zero|Illegal inode number while writing reserved inodes/;
 
 function effectiveUuid(build: Pick<FilesystemBuild, 'uuid' | 'deterministic'>): string | null {
   return build.uuid ?? (build.deterministic ? DEFAULT_DETERMINISTIC_UUID : null);
@@ -55,9 +51,7 @@ function toolEnv(build: Pick<FilesystemBuild, 'deterministic' | 'epoch'>): Recor
 }
 
 /** The mke2fs arguments for one build; pure, so the flags can be tested against FACTS §4. */
-export function mke2fsArgs(
-  build: Pick<FilesystemBuild, 'label' | 'uuid' | 'deterministic' | 'output'> & { sourceDir: string | null },
-): string[] {
+export function mke2fsArgs(build: Pick<FilesystemBuild, 'label' | 'uuid' | 'deterministic' | 'output'>): string[] {
   const uuid = effectiveUuid(build);
   // no_copy_xattrs: cptofs copies none (FACTS §6.3), and host labels (SELinux) would make bytes depend on the host.
   const extended = ['root_owner=0:0', 'no_copy_xattrs'];
@@ -70,14 +64,13 @@ export function mke2fsArgs(
     '-L', build.label,
     ...(uuid ? ['-U', uuid] : []),
     '-E', extended.join(','),
-    ...(build.sourceDir !== null ? ['-d', build.sourceDir] : []),
     build.output,
   ];
 }
 
-async function mke2fs(build: FilesystemBuild, sourceDir: string | null): Promise<void> {
+async function mke2fs(build: Omit<FilesystemBuild, 'sourceDir'>): Promise<void> {
   try {
-    await runTool('mke2fs', mke2fsArgs({ ...build, sourceDir }), { env: toolEnv(build) });
+    await runTool('mke2fs', mke2fsArgs(build), { env: toolEnv(build) });
   } catch (error) {
     if (error instanceof ToolFailedError && TOO_SMALL.test(error.output)) {
       throw new FilesystemTooSmallError('ext4', build.sizeBytes, lastLine(error.stderr));
@@ -90,237 +83,151 @@ function lastLine(text: string): string {
   return text.trim().split('\n').at(-1) ?? '';
 }
 
-interface SuperblockCounts {
-  blockCount: number;
-  freeBlocks: number;
-  inodeCount: number;
-  freeInodes: number;
-  inodesPerGroup: number;
-  firstInode: number;
-}
-
-/** Reads the counts `dumpe2fs -h` prints; pure. */
-export function parseSuperblockCounts(dumpe2fsHeader: string): SuperblockCounts {
-  const field = (name: string): number => {
-    const match = new RegExp(`^${name}:[ \\t]+(\\d+)$`, 'm').exec(dumpe2fsHeader);
-    if (!match) throw new Error(`dumpe2fs printed no "${name}" field`);
-    return Number(match[1]);
-  };
-  return {
-    blockCount: field('Block count'),
-    freeBlocks: field('Free blocks'),
-    inodeCount: field('Inode count'),
-    freeInodes: field('Free inodes'),
-    inodesPerGroup: field('Inodes per group'),
-    firstInode: field('First inode'),
-  };
-}
-
-/**
- * The inode numbers in use, from the per-group "Free inodes:" ranges of `dumpe2fs`
- * output; pure. Reserved inodes below `firstInode` other than the root (2) are left
- * out: mke2fs made them itself, under the pinned clock.
- */
-export function inodesInUse(dumpe2fsOutput: string): number[] {
-  const counts = parseSuperblockCounts(dumpe2fsOutput);
-  const freeRanges: [number, number][] = [];
-  for (const match of dumpe2fsOutput.matchAll(/^[ \t]+Free inodes:[ \t]*(.*)$/gm)) {
-    for (const range of match[1]!.split(',').map((part) => part.trim()).filter((part) => part !== '')) {
-      const [first, last = first] = range.split('-').map(Number) as [number, number?];
-      freeRanges.push([first, last]);
-    }
-  }
-  freeRanges.sort((a, b) => a[0] - b[0]);
-  const used: number[] = [];
-  const keep = (ino: number) => ino === 2 || ino >= counts.firstInode;
-  let next = 1;
-  for (const [first, last] of [...freeRanges, [counts.inodeCount + 1, counts.inodeCount + 1] as [number, number]]) {
-    for (let ino = next; ino < first; ino++) if (keep(ino)) used.push(ino);
-    next = Math.max(next, last + 1);
-  }
-  return used;
-}
-
-/** The debugfs script that makes every listed inode root-owned and, with an epoch, pins its times; pure. */
-export function pinInodesScript(inodes: readonly number[], epoch: number | null): string {
-  const lines: string[] = [];
-  for (const ino of inodes) {
-    lines.push(`sif <${ino}> uid 0`, `sif <${ino}> gid 0`);
-    if (epoch === null) continue;
-    for (const field of ['atime', 'ctime', 'mtime', 'crtime']) {
-      lines.push(`sif <${ino}> ${field} @${epoch}`, `sif <${ino}> ${field}_extra 0`);
-    }
-  }
-  return lines.join('\n') + '\n';
-}
-
-async function pinInodes(build: FilesystemBuild): Promise<void> {
-  const { stdout } = await runTool('dumpe2fs', [build.output], { env: toolEnv(build) });
-  const script = pinInodesScript(inodesInUse(stdout), build.deterministic ? build.epoch : null);
-  await withScratchDir(dirname(build.output), async (dir) => {
-    const scriptFile = join(dir, 'pin.debugfs');
-    await writeFile(scriptFile, script);
-    const { stderr } = await runTool('debugfs', ['-w', '-f', scriptFile, build.output], { env: toolEnv(build) });
-    const complaints = stderr.split('\n').filter((line) => line.trim() !== '' && !/^debugfs \d/.test(line));
-    if (complaints.length > 0) throw new Error(`debugfs could not pin inodes of ${build.output}:\n${complaints.join('\n')}`);
-  });
-}
-
 function validate(build: Omit<FilesystemBuild, 'sizeBytes' | 'output'>): void {
   assertLabelFits('ext4', build.label);
   if (build.deterministic) assertEpochInRange(build.epoch);
 }
 
+/** mke2fs formats, nixdisk fills; a tree that does not fit is a FilesystemTooSmallError like mke2fs' own refusal. */
 async function create(build: FilesystemBuild): Promise<void> {
   validate(build);
+  const tree = build.tree ?? (await scanTree(build.sourceDir, build.grafts));
   await writingOutput(build, async () => {
     await createSparseFile(build.output, Math.floor(build.sizeBytes / BLOCK) * BLOCK);
-    await mke2fs(build, build.sourceDir);
-    await pinInodes(build);
+    await mke2fs(build);
+    try {
+      await populateExt4({ image: build.output, tree, epoch: build.deterministic ? build.epoch : null, env: toolEnv(build) });
+    } catch (error) {
+      if (error instanceof OutOfSpaceError) throw new FilesystemTooSmallError('ext4', build.sizeBytes, error.message);
+      throw error;
+    }
   });
 }
 
-async function superblockCounts(file: string): Promise<SuperblockCounts> {
-  const { stdout } = await runTool('dumpe2fs', ['-h', file]);
-  return parseSuperblockCounts(stdout);
-}
-
-/** The longest run of blocks one ext4 extent maps. */
-const EXTENT_MAX_BLOCKS = 32768;
-/** Extents an inode holds itself, and per 4 KiB extent-tree block. */
-const INODE_EXTENTS = 4;
-const EXTENTS_PER_BLOCK = 340;
-
-/**
- * Extent-tree blocks a file needs beyond its inode, an upper bound: each run of data
- * splits at the extent length limit, and an allocation may split once more at every
- * block group it crosses (group metadata sits between runs).
- */
-export function extentTreeBlocks(runLengths: readonly number[]): number {
-  const blocks = runLengths.reduce((sum, run) => sum + run, 0);
-  let extents = runLengths.reduce((sum, run) => sum + Math.ceil(run / EXTENT_MAX_BLOCKS), 0) + Math.ceil(blocks / EXTENT_MAX_BLOCKS);
-  let treeBlocks = 0;
-  while (extents > INODE_EXTENTS) {
-    extents = Math.ceil(extents / EXTENTS_PER_BLOCK);
-    treeBlocks += extents;
-  }
-  return treeBlocks;
-}
-
-const ZERO_BLOCK = Buffer.alloc(BLOCK);
-/** One read buffer for every file: a fresh megabyte per file left the heap to the GC (+40 MB peak). */
-const READ_BUFFER = Buffer.alloc(256 * BLOCK);
-
-/**
- * The runs of data blocks mke2fs -d writes for a file: it skips blocks that are all
- * zero (they become holes), so only non-zero 4 KiB blocks count, and each stretch of
- * them is one run.
- */
-function dataBlockRuns(path: string): number[] {
-  const runs: number[] = [];
-  const buffer = READ_BUFFER;
-  const fd = openSync(path, 'r');
+/** An empty filesystem of `blocks` blocks, or null when mke2fs finds that too small for any ext4. */
+async function emptyFilesystem(build: Omit<FilesystemBuild, 'sizeBytes' | 'output'>, file: string, blocks: number): Promise<Superblock | null> {
+  await rm(file, { force: true });
+  await createSparseFile(file, blocks * BLOCK);
   try {
-    let run = 0;
-    for (;;) {
-      const got = readSync(fd, buffer, 0, buffer.length, null);
-      if (got === 0) break;
-      for (let offset = 0; offset < got; offset += BLOCK) {
-        const block = buffer.subarray(offset, Math.min(offset + BLOCK, got));
-        if (block.equals(ZERO_BLOCK.subarray(0, block.length))) {
-          if (run > 0) runs.push(run);
-          run = 0;
-        } else {
-          run++;
-        }
-      }
-    }
-    if (run > 0) runs.push(run);
-  } finally {
-    closeSync(fd);
+    await mke2fs({ ...build, output: file, sizeBytes: blocks * BLOCK });
+  } catch (error) {
+    if (error instanceof FilesystemTooSmallError) return null;
+    throw error;
   }
-  return runs;
+  return readSuperblock(file);
+}
+
+async function readSuperblock(file: string): Promise<Superblock> {
+  const handle = await open(file, 'r');
+  try {
+    const bytes = Buffer.alloc(SUPERBLOCK_SIZE);
+    await handle.read(bytes, 0, SUPERBLOCK_SIZE, SUPERBLOCK_OFFSET);
+    return parseSuperblock(bytes);
+  } finally {
+    await handle.close();
+  }
 }
 
 /**
- * The smallest ext4 whose free blocks and inodes hold the tree with `spareBytes` still
- * free, without writing the tree's data: mke2fs -d of an attributes-only copy (same
- * names, directories, symlinks, hard links and inodes, empty files) gives the metadata
- * blocks and inodes; each distinct file adds its non-zero data blocks and, when large
- * or sparse, an upper bound of extent-tree blocks. Empty filesystems, which mke2fs
- * makes in milliseconds, are then bisected for the smallest size with that much free.
- * Scratch files stay inside `workDir` and go.
+ * What the tree takes if every file's blocks are contiguous, a lower bound of the real
+ * layout's; counted without building a plan, since it runs on every size search.
+ */
+export function contiguousDemand(tree: readonly TreeEntry[], blockSize: number): { blocks: number; inodes: number } {
+  const directoryBytes = new Map<string, number[]>([['', [0]]]);
+  const pack = (directory: string, nameLength: number) => {
+    const blocks = directoryBytes.get(directory)!;
+    const size = (8 + nameLength + 3) & ~3;
+    if (blocks[blocks.length - 1]! + size > blockSize - 12) blocks.push(0);
+    blocks[blocks.length - 1]! += size;
+  };
+  for (const name of ['.', '..', 'lost+found']) pack('', name.length);
+  const seen = new Set<string>();
+  let blocks = 0;
+  let inodes = 0;
+  for (const entry of tree) {
+    const slash = entry.path.lastIndexOf('/');
+    pack(slash === -1 ? '' : entry.path.slice(0, slash), Buffer.byteLength(entry.path) - Buffer.byteLength(entry.path.slice(0, slash + 1)));
+    if (entry.kind === 'directory') {
+      directoryBytes.set(entry.path, [0]);
+      pack(entry.path, 1);
+      pack(entry.path, 2);
+    } else if (seen.has(entry.identity)) {
+      continue;
+    } else {
+      seen.add(entry.identity);
+    }
+    inodes++;
+    const content = contentBlocks(entry, blockSize);
+    blocks += content + extentTreeBlockCount(Math.ceil(content / EXTENT_MAX_BLOCKS), blockSize);
+  }
+  for (const [path, directoryBlocks] of directoryBytes) blocks += directoryBlocks.length - (path === '' ? 1 : 0);
+  return { blocks, inodes };
+}
+
+/**
+ * The smallest ext4 that holds the tree with `spareBytes` free, without writing the
+ * tree: empty filesystems (milliseconds each) are probed from the tree's contiguous
+ * demand upwards, each step adding what the last one lacked, which converges on the
+ * smallest size whose free blocks and inodes suffice. At that size the real layout is
+ * planned against mke2fs' actual free space, and grown by what it still lacks.
  */
 async function predictedSize(build: Omit<FilesystemBuild, 'sizeBytes' | 'output'>, workDir: string, spareBytes: number): Promise<number> {
-  const entries = await scanTree(build.sourceDir);
-  const seen = new Set<string>();
-  let dataBlocks = 0;
-  for (const entry of entries) {
-    if (entry.kind !== 'file' || entry.size === 0 || seen.has(entry.identity)) continue;
-    seen.add(entry.identity);
-    const runs = dataBlockRuns(join(build.sourceDir, entry.path));
-    dataBlocks += runs.reduce((sum, run) => sum + run, 0) + extentTreeBlocks(runs);
-  }
+  const tree = build.tree ?? (await scanTree(build.sourceDir, build.grafts));
+  const demand = contiguousDemand(tree, BLOCK);
   const spareBlocks = Math.ceil(spareBytes / BLOCK);
-  return withScratchDir(workDir, (dir) =>
-    withScratchDir(metadataScratchRoot(dir), async (skeletonDir) => {
-      const skeleton = join(skeletonDir, 'skeleton');
-      await runTool('cp', ['-a', '--attributes-only', `${build.sourceDir}/.`, skeleton]);
-      return smallestHolding(build, join(dir, 'probe.img'), skeleton, entries.length, dataBlocks, spareBlocks);
-    }),
-  );
-}
-
-/**
- * The bisection of predictedSize: the skeleton's metadata plus `dataBlocks`, with
- * `spareBlocks` free, in the smallest empty filesystem that has room for it.
- */
-async function smallestHolding(
-  build: Omit<FilesystemBuild, 'sizeBytes' | 'output'>,
-  probe: string,
-  skeleton: string,
-  entryCount: number,
-  dataBlocks: number,
-  spareBlocks: number,
-): Promise<number> {
-  const counts = async (sizeBytes: number, sourceDir: string | null): Promise<SuperblockCounts | null> => {
-    await rm(probe, { force: true });
-    await createSparseFile(probe, sizeBytes);
-    try {
-      await mke2fs({ ...build, output: probe, sizeBytes }, sourceDir);
-    } catch (error) {
-      if (error instanceof FilesystemTooSmallError) return null;
-      throw error;
+  return withScratchDir(workDir, async (dir) => {
+    const probe = join(dir, 'probe.img');
+    const fits = async (blocks: number): Promise<{ lacking: number; exact: boolean } | null> => {
+      const empty = await emptyFilesystem(build, probe, blocks);
+      // Below mke2fs' smallest ext4 (60 blocks with e2fsprogs 1.47): step up by a guess.
+      if (empty === null) return { lacking: Math.max(16, Math.ceil(blocks / 16)), exact: false };
+      const lackingBlocks = demand.blocks + spareBlocks - empty.freeBlocks;
+      if (demand.inodes > empty.freeInodes) {
+        const forInodes = Math.ceil((blocks * demand.inodes) / Math.max(1, empty.freeInodes));
+        return { lacking: Math.max(lackingBlocks, forInodes - blocks, 1), exact: false };
+      }
+      if (lackingBlocks > 0) return { lacking: lackingBlocks, exact: true };
+      const lacking = await realShortfall(probe, tree, spareBlocks, build);
+      return lacking === 0 ? null : { lacking, exact: true };
+    };
+    // Each exact step adds just what the last size lacked, so from below it lands on
+    // the smallest size that fits; after a guessed step, bisect back to it.
+    let failed = 0;
+    let blocks = Math.max(1, demand.blocks + spareBlocks);
+    let guessed = false;
+    for (let missing = await fits(blocks); missing !== null; missing = await fits(blocks)) {
+      failed = blocks;
+      blocks += missing.lacking;
+      guessed ||= !missing.exact;
     }
-    return superblockCounts(probe);
-  };
-  let generous = roundBlocks((entryCount + 16) * 16384 + 16 * 1024 * 1024);
-  let full: SuperblockCounts | null;
-  while (!(full = await counts(generous, skeleton))) generous *= 2;
-  const empty = (await counts(generous, null))!;
-  const treeBlocks = empty.freeBlocks - full.freeBlocks + dataBlocks;
-  const treeInodes = empty.freeInodes - full.freeInodes;
-  const holdsTree = async (blocks: number): Promise<boolean> => {
-    const found = await counts(blocks * BLOCK, null);
-    return found !== null && found.freeBlocks >= treeBlocks + spareBlocks && found.freeInodes >= treeInodes;
-  };
-  // A filesystem of no more blocks than the tree cannot hold it with room to spare;
-  // metadata is a few percent, so start the search just above and double only if needed.
-  let low = treeBlocks + spareBlocks;
-  let high = Math.ceil((treeBlocks + spareBlocks) * 1.1) + 1024;
-  while (!(await holdsTree(high))) [low, high] = [high, high * 2];
-  while (high - low > 1) {
-    const middle = Math.floor((low + high) / 2);
-    if (await holdsTree(middle)) high = middle;
-    else low = middle;
+    if (guessed) {
+      while (blocks - failed > 1) {
+        const middle = Math.floor((failed + blocks) / 2);
+        if ((await fits(middle)) === null) blocks = middle;
+        else failed = middle;
+      }
+    }
+    return blocks * BLOCK;
+  });
+}
+
+/** Blocks the tree plus the spare lack in the empty filesystem `file` once laid out for real (fragmentation can add extent-tree blocks). */
+async function realShortfall(file: string, tree: readonly TreeEntry[], spareBlocks: number, build: Pick<FilesystemBuild, 'deterministic' | 'epoch'>): Promise<number> {
+  const { stdout } = await runTool('dumpe2fs', [file], { env: toolEnv(build) });
+  const free = freeSpaceFromDumpe2fs(stdout);
+  const superblock = await readSuperblock(file);
+  try {
+    const plan = planPopulation(tree, free, await readExistingRoot(file), BLOCK);
+    return Math.max(0, plan.blocksUsed + spareBlocks - superblock.freeBlocks);
+  } catch (error) {
+    if (error instanceof OutOfSpaceError) return Math.max(1, error.missingBlocks + spareBlocks);
+    throw error;
   }
-  return high * BLOCK;
 }
 
 /**
- * The smallest ext4 for the tree, built: the predicted size, confirmed by a real build
- * (which becomes the output); if the tighter layout needs a few extent blocks more,
- * real builds step up a little and bisect back.
+ * The smallest ext4 for the tree, built: the predicted size (exact, see predictedSize),
+ * with the usual search as a safety net should a build at it still fail.
  */
 async function createMinimal(build: Omit<FilesystemBuild, 'sizeBytes'>): Promise<number> {
   validate(build);
@@ -335,10 +242,6 @@ async function createMinimal(build: Omit<FilesystemBuild, 'sizeBytes'>): Promise
     granularity: BLOCK,
     grow: (size) => size + Math.max(8 * BLOCK, size / 512),
   });
-}
-
-function roundBlocks(bytes: number): number {
-  return Math.ceil(bytes / BLOCK) * BLOCK;
 }
 
 async function check(file: string): Promise<string> {
@@ -360,6 +263,7 @@ async function extract(file: string, destDir: string): Promise<void> {
 
 export const ext4: Filesystem = {
   fsType: 'ext4',
+  readsGrafts: true,
   tools: [
     { command: 'mke2fs', debianPackage: 'e2fsprogs' },
     { command: 'debugfs', debianPackage: 'e2fsprogs' },

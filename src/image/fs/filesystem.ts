@@ -1,3 +1,5 @@
+import type { TreeEntry } from './common.js';
+
 /**
  * One interface for every filesystem nixdisk writes into a file, one module per fsType
  * beside this file (ext4.ts, btrfs.ts, …), registered in index.ts.
@@ -6,6 +8,17 @@
 export interface FilesystemBuild {
   /** Directory whose contents become the filesystem root (never modified). */
   sourceDir: string;
+  /**
+   * Host paths that appear at the root beside sourceDir's entries, under their base
+   * names, read where they are: the store paths of a store-only image, without staging
+   * them. Only for filesystems with `readsGrafts`; the others get a staged sourceDir.
+   */
+  grafts?: readonly string[];
+  /**
+   * sourceDir and grafts as scanTree lists them, when the caller scanned them already
+   * (a build sizes, then creates: one scan of ten thousand store files, not two).
+   */
+  tree?: readonly TreeEntry[];
   /** File to create; it must not exist yet. The module truncates it to `sizeBytes`. */
   output: string;
   sizeBytes: number;
@@ -23,6 +36,8 @@ export interface FilesystemBuild {
 
 export interface Filesystem {
   fsType: string;
+  /** Whether it reads FilesystemBuild.grafts in place (else the caller stages them into sourceDir). */
+  readsGrafts?: true;
   /** External commands it runs, with the Debian package that ships each (for setup and errors). */
   tools: { command: string; debianPackage: string }[];
   /**

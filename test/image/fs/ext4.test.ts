@@ -2,7 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_DETERMINISTIC_UUID, ext4, inodesInUse, mke2fsArgs, parseSuperblockCounts, pinInodesScript } from '../../../src/image/fs/ext4.js';
+import { DEFAULT_DETERMINISTIC_UUID, ext4, mke2fsArgs } from '../../../src/image/fs/ext4.js';
+import { freeSpaceFromDumpe2fs } from '../../../src/image/fs/ext4/populate.js';
 import { runTool } from '../../../src/tools.js';
 import { filesystemConformance } from './conformance.js';
 import { makeSampleTree, removeTree } from './sample-tree.js';
@@ -40,26 +41,26 @@ filesystemConformance({
 });
 
 describe('mke2fsArgs', () => {
-  const base = { label: 'nixos', output: '/out.img', sourceDir: '/src' };
+  const base = { label: 'nixos', output: '/out.img' };
   it.each([
     [
       'deterministic with a UUID: nixpkgs flags plus -U and the hash seed',
       { ...base, uuid: ROOT_FS_UUID, deterministic: true },
-      ['-q', '-t', 'ext4', '-b', '4096', '-F', '-L', 'nixos', '-U', ROOT_FS_UUID, '-E', `root_owner=0:0,no_copy_xattrs,hash_seed=${ROOT_FS_UUID}`, '-d', '/src', '/out.img'],
+      ['-q', '-t', 'ext4', '-b', '4096', '-F', '-L', 'nixos', '-U', ROOT_FS_UUID, '-E', `root_owner=0:0,no_copy_xattrs,hash_seed=${ROOT_FS_UUID}`, '/out.img'],
     ],
     [
       'deterministic without a UUID: make-ext4-fs default',
       { ...base, uuid: null, deterministic: true },
-      ['-q', '-t', 'ext4', '-b', '4096', '-F', '-L', 'nixos', '-U', DEFAULT_DETERMINISTIC_UUID, '-E', `root_owner=0:0,no_copy_xattrs,hash_seed=${DEFAULT_DETERMINISTIC_UUID}`, '-d', '/src', '/out.img'],
+      ['-q', '-t', 'ext4', '-b', '4096', '-F', '-L', 'nixos', '-U', DEFAULT_DETERMINISTIC_UUID, '-E', `root_owner=0:0,no_copy_xattrs,hash_seed=${DEFAULT_DETERMINISTIC_UUID}`, '/out.img'],
     ],
     [
       'not deterministic: random seed, given UUID kept',
       { ...base, uuid: ROOT_FS_UUID, deterministic: false },
-      ['-q', '-t', 'ext4', '-b', '4096', '-F', '-L', 'nixos', '-U', ROOT_FS_UUID, '-E', 'root_owner=0:0,no_copy_xattrs', '-d', '/src', '/out.img'],
+      ['-q', '-t', 'ext4', '-b', '4096', '-F', '-L', 'nixos', '-U', ROOT_FS_UUID, '-E', 'root_owner=0:0,no_copy_xattrs', '/out.img'],
     ],
     [
-      'empty filesystem (size probes)',
-      { ...base, sourceDir: null, uuid: null, deterministic: false },
+      'not deterministic without a UUID: mke2fs picks one',
+      { ...base, uuid: null, deterministic: false },
       ['-q', '-t', 'ext4', '-b', '4096', '-F', '-L', 'nixos', '-E', 'root_owner=0:0,no_copy_xattrs', '/out.img'],
     ],
   ])('%s', (_name, build, args) => {
@@ -78,41 +79,19 @@ Group 0: (Blocks 0-32767) csum 0xfb70
   Free blocks: 31471-32767
   Free inodes: 
 Group 1: (Blocks 32768-65535) csum 0x5e9d
+  Free blocks: 32800, 32802-65535
   Free inodes: 9, 12-14
 Group 2: (Blocks 65536-98303) [INODE_UNINIT]
+  Free blocks: 
   Free inodes: 17-24
 `;
 
-describe('dumpe2fs parsing', () => {
-  it('reads the superblock counts', () => {
-    expect(parseSuperblockCounts(DUMPE2FS)).toEqual({
-      blockCount: 100, freeBlocks: 40, inodeCount: 24, freeInodes: 9, inodesPerGroup: 8, firstInode: 11,
+describe('freeSpaceFromDumpe2fs', () => {
+  it('joins the free runs of every group, singles and empty lists included, ignoring the superblock totals', () => {
+    expect(freeSpaceFromDumpe2fs(DUMPE2FS)).toEqual({
+      blocks: [[31471, 32767], [32800, 32800], [32802, 65535]],
+      inodes: [[9, 9], [12, 14], [17, 24]],
     });
-  });
-
-  it('lists the root and every non-reserved inode in use', () => {
-    expect(inodesInUse(DUMPE2FS)).toEqual([2, 11, 15, 16]);
-  });
-
-  it('names a missing field', () => {
-    expect(() => parseSuperblockCounts('Inode count: 5')).toThrow('dumpe2fs printed no "Block count" field');
-  });
-});
-
-describe('pinInodesScript', () => {
-  it('only fixes owners when not deterministic', () => {
-    expect(pinInodesScript([2, 12], null)).toBe('sif <2> uid 0\nsif <2> gid 0\nsif <12> uid 0\nsif <12> gid 0\n');
-  });
-
-  it('pins all four times and their nanoseconds when deterministic', () => {
-    const lines = pinInodesScript([12], 1).trim().split('\n');
-    expect(lines).toEqual([
-      'sif <12> uid 0', 'sif <12> gid 0',
-      'sif <12> atime @1', 'sif <12> atime_extra 0',
-      'sif <12> ctime @1', 'sif <12> ctime_extra 0',
-      'sif <12> mtime @1', 'sif <12> mtime_extra 0',
-      'sif <12> crtime @1', 'sif <12> crtime_extra 0',
-    ]);
   });
 });
 

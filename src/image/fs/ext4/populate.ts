@@ -1,0 +1,351 @@
+/**
+ * Fills an empty ext4 that mke2fs just made with a source tree, the way `mke2fs -d`
+ * would but without writing the data one 4 KiB block at a time: the layout is planned
+ * in memory (allocate.ts), the metadata written in a few large writes, the file data
+ * copied in big chunks by worker threads (copy-data.ts). Every inode is root-owned;
+ * times are pinned to the epoch, or the source's when the build is not deterministic.
+ *
+ * The free blocks and inodes come from dumpe2fs, which knows which groups mke2fs left
+ * uninitialised; groups nixdisk writes into get real bitmaps and lose their UNINIT flags,
+ * the others stay as mke2fs left them. The superblock and descriptor table are updated
+ * in every copy, backups included, as e2fsprogs would on closing the filesystem.
+ */
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { currentCancelSignal, runTool } from '../../../tools.js';
+import type { TreeEntry } from '../common.js';
+import { planPopulation, ROOT_INODE, FAST_SYMLINK_MAX, type ExistingRoot, type FreeSpace, type PlannedInode, type Runs } from './allocate.js';
+import { copyFileData, type CopyJob } from './copy-data.js';
+import { crc32c } from './crc32c.js';
+import {
+  GROUP_FLAG,
+  hasSuperblockBackup,
+  parseGroupDescriptors,
+  parseSuperblock,
+  SUPERBLOCK_OFFSET,
+  SUPERBLOCK_SIZE,
+  updatedGroupDescriptors,
+  updatedSuperblock,
+  type GroupDescriptor,
+  type Superblock,
+} from './geometry.js';
+import { encodeDirectory, encodeExtentTree, encodeInode, INODE_FLAG_EXTENTS, type DirectoryEntry, type InodeFields, type Timestamps } from './structures.js';
+
+export interface PopulateRequest {
+  image: string;
+  tree: readonly TreeEntry[];
+  /** Every timestamp, when the build is deterministic; null keeps the source's. */
+  epoch: number | null;
+  /** Environment for dumpe2fs (the pinned clock does not matter to it, the config path does not either). */
+  env?: Record<string, string>;
+}
+
+/** The free block and inode runs of every group, from `dumpe2fs` (not -h) output; pure. */
+export function freeSpaceFromDumpe2fs(output: string): FreeSpace {
+  const runs = (what: 'blocks' | 'inodes'): Runs => {
+    const found: [number, number][] = [];
+    for (const match of output.matchAll(new RegExp(`^[ \\t]+Free ${what}:[ \\t]*(.*)$`, 'gm'))) {
+      for (const part of match[1]!.split(',')) {
+        const range = part.trim();
+        if (range === '') continue;
+        const [first, last = first] = range.split('-').map(Number) as [number, number?];
+        found.push([first, last]);
+      }
+    }
+    return found.sort((a, b) => a[0] - b[0]);
+  };
+  return { blocks: runs('blocks'), inodes: runs('inodes') };
+}
+
+class Image {
+  constructor(private readonly fd: number) {}
+  read(offset: number, length: number): Buffer {
+    const bytes = Buffer.alloc(length);
+    if (readSync(this.fd, bytes, 0, length, offset) !== length) throw new Error(`short read at ${offset} of the ext4 image`);
+    return bytes;
+  }
+  write(offset: number, bytes: Buffer): void {
+    if (writeSync(this.fd, bytes, 0, bytes.length, offset) !== bytes.length) throw new Error(`short write at ${offset} of the ext4 image`);
+  }
+}
+
+interface Filesystem {
+  image: Image;
+  superblock: Superblock;
+  groups: GroupDescriptor[];
+  descriptorTable: Buffer;
+}
+
+function inodeOffset(fs: Filesystem, ino: number): number {
+  const { superblock } = fs;
+  const group = Math.floor((ino - 1) / superblock.inodesPerGroup);
+  return fs.groups[group]!.inodeTable * superblock.blockSize + ((ino - 1) % superblock.inodesPerGroup) * superblock.inodeSize;
+}
+
+/** The root directory mke2fs made: its one block and the entries in it (lost+found). */
+function existingRoot(fs: Filesystem): { root: ExistingRoot; mode: number } {
+  const { superblock } = fs;
+  const inode = fs.image.read(inodeOffset(fs, ROOT_INODE), superblock.inodeSize);
+  const header = inode.subarray(0x28);
+  if (header.readUInt16LE(0) !== 0xf30a || header.readUInt16LE(2) !== 1 || header.readUInt16LE(6) !== 0 || header.readUInt16LE(12 + 4) !== 1) {
+    throw new Error('the root directory mke2fs made is not the single block nixdisk expects');
+  }
+  const block = header.readUInt32LE(12 + 8) + header.readUInt16LE(12 + 6) * 2 ** 32;
+  const bytes = fs.image.read(block * superblock.blockSize, superblock.blockSize);
+  const entries: DirectoryEntry[] = [];
+  for (let at = 0; at < bytes.length; ) {
+    const ino = bytes.readUInt32LE(at);
+    const recordLength = bytes.readUInt16LE(at + 4);
+    const name = Buffer.from(bytes.subarray(at + 8, at + 8 + bytes.readUInt8(at + 6)));
+    const fileType = bytes.readUInt8(at + 7);
+    if (recordLength < 8) break;
+    if (ino !== 0 && name.toString() !== '.' && name.toString() !== '..') entries.push({ name, ino, fileType });
+    at += recordLength;
+  }
+  return { root: { block, entries }, mode: inode.readUInt16LE(0) };
+}
+
+function timesOf(entry: TreeEntry | null, epoch: number | null, now: number): Timestamps {
+  if (epoch !== null) return { atime: epoch, ctime: epoch, mtime: epoch, crtime: epoch };
+  if (entry === null) return { atime: now, ctime: now, mtime: now, crtime: now };
+  return { ...entry.times, crtime: now };
+}
+
+const S_IFDIR = 0o040000;
+const S_IFREG = 0o100000;
+const S_IFLNK = 0o120000;
+
+/** Linux's device number in i_block: the old 16-bit form when it fits, as mke2fs writes it. */
+function deviceBlock(rdev: number): Buffer {
+  const block = Buffer.alloc(60);
+  const major = Math.floor(rdev / 256) & 0xfff;
+  const minor = (rdev & 0xff) | (Math.floor(rdev / 2 ** 12) & ~0xff);
+  if (major < 256 && minor < 256) block.writeUInt32LE(major * 256 + minor, 0);
+  else block.writeUInt32LE(((minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12)) >>> 0, 4);
+  return block;
+}
+
+/** Encodes one planned inode and queues the blocks that belong to it (directory, symlink, extent-tree blocks). */
+function encodePlanned(fs: Filesystem, planned: PlannedInode, rootMode: number, epoch: number | null, now: number, blockWrites: Map<number, Buffer>, into: Buffer): void {
+  const { superblock } = fs;
+  const { blockSize } = superblock;
+  const entry = planned.entry;
+  const times = timesOf(entry, epoch, now);
+  const base = { links: planned.links, times, blocks: planned.dataBlocks + planned.treeBlocks.length };
+  const withTree = (contentBlocks: Buffer[]): Buffer => {
+    const tree = encodeExtentTree(planned.extents, planned.treeBlocks, planned.ino, superblock.checksumSeed, blockSize);
+    for (const node of tree.blocks) blockWrites.set(node.block, node.bytes);
+    let logical = 0;
+    for (const extent of planned.extents) {
+      for (let i = 0; i < extent.length && logical < contentBlocks.length; i++) blockWrites.set(extent.physical + i, contentBlocks[logical++]!);
+    }
+    return tree.root;
+  };
+  let fields: InodeFields;
+  if (planned.directory) {
+    const blocks = encodeDirectory(planned.directory, planned.ino, superblock.checksumSeed, blockSize);
+    const mode = entry ? S_IFDIR | entry.mode : rootMode;
+    fields = { ...base, mode, size: blocks.length * blockSize, flags: INODE_FLAG_EXTENTS, block: withTree(blocks) };
+  } else if (entry!.kind === 'file') {
+    fields = { ...base, mode: S_IFREG | entry!.mode, size: entry!.size, flags: INODE_FLAG_EXTENTS, block: withTree([]) };
+  } else if (entry!.kind === 'symlink') {
+    const target = Buffer.from(entry!.linkTarget!);
+    if (target.length > FAST_SYMLINK_MAX) {
+      const block = Buffer.alloc(blockSize);
+      target.copy(block);
+      fields = { ...base, mode: S_IFLNK | entry!.mode, size: target.length, flags: INODE_FLAG_EXTENTS, block: withTree([block]) };
+    } else {
+      const inline = Buffer.alloc(60);
+      target.copy(inline);
+      fields = { ...base, mode: S_IFLNK | entry!.mode, size: target.length, flags: 0, block: inline };
+    }
+  } else {
+    fields = { ...base, mode: entry!.format | entry!.mode, size: 0, flags: 0, block: deviceBlock(entry!.rdev) };
+  }
+  encodeInode(fields, planned.ino, superblock.inodeSize, superblock.checksumSeed, blockSize, into);
+}
+
+/** Bit `index` of a bitmap. */
+function setBit(bitmap: Uint8Array, index: number): void {
+  bitmap[index >>> 3]! |= 1 << (index & 7);
+}
+function isSet(bitmap: Uint8Array, index: number): boolean {
+  return (bitmap[index >>> 3]! & (1 << (index & 7))) !== 0;
+}
+
+/** A whole-filesystem bitmap with everything used except the free runs. */
+function usedBitmap(count: number, free: Runs, firstNumber: number): Uint8Array {
+  const bitmap = new Uint8Array(Math.ceil(count / 8)).fill(0xff);
+  for (const [first, last] of free) {
+    for (let n = first; n <= last; n++) bitmap[(n - firstNumber) >>> 3]! &= ~(1 << ((n - firstNumber) & 7));
+  }
+  return bitmap;
+}
+
+/**
+ * The group's bitmap block: `bits` entries taken from the whole-filesystem bitmap
+ * starting at `first`, entries past `available` and the rest of the block set (the
+ * padding e2fsck expects).
+ */
+function groupBitmap(whole: Uint8Array, first: number, bits: number, available: number, blockSize: number): { block: Buffer; free: number; highestUsed: number } {
+  const block = Buffer.alloc(blockSize, 0xff);
+  block.fill(0, 0, Math.ceil(bits / 8));
+  let free = 0;
+  let highestUsed = -1;
+  for (let i = 0; i < bits; i++) {
+    if (i >= available || isSet(whole, first + i)) {
+      setBit(block, i);
+      if (i < available) highestUsed = i;
+    } else {
+      free++;
+    }
+  }
+  return { block, free, highestUsed };
+}
+
+function openFilesystem(fd: number): Filesystem & { superblockBytes: Buffer } {
+  const image = new Image(fd);
+  const superblockBytes = image.read(SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE);
+  const superblock = parseSuperblock(superblockBytes);
+  const tableOffset = (superblock.firstDataBlock + 1) * superblock.blockSize;
+  const descriptorTable = image.read(tableOffset, superblock.groupCount * superblock.descriptorSize);
+  return { image, superblock, groups: parseGroupDescriptors(descriptorTable, superblock), descriptorTable, superblockBytes };
+}
+
+/** The root directory of the empty filesystem in `file`, for planning against it. */
+export async function readExistingRoot(file: string): Promise<ExistingRoot> {
+  const fd = openSync(file, 'r');
+  try {
+    return existingRoot(openFilesystem(fd)).root;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export async function populateExt4(request: PopulateRequest): Promise<void> {
+  const { stdout } = await runTool('dumpe2fs', [request.image], { env: request.env });
+  const free = freeSpaceFromDumpe2fs(stdout);
+  const fd = openSync(request.image, 'r+');
+  let copies: CopyJob[];
+  let blockSize: number;
+  try {
+    const fs = openFilesystem(fd);
+    const { superblock, superblockBytes } = fs;
+    blockSize = superblock.blockSize;
+    const { root, mode: rootMode } = existingRoot(fs);
+    const plan = planPopulation(request.tree, free, root, superblock.blockSize);
+    copies = writeMetadata(fs, plan.inodes, free, rootMode, request.epoch, superblockBytes);
+  } finally {
+    closeSync(fd);
+  }
+  await copyFileData(
+    request.image,
+    blockSize,
+    copies,
+    currentCancelSignal(),
+  );
+}
+
+/** Writes inodes, directory and tree blocks, bitmaps, descriptors and superblocks; returns the file data still to copy. */
+function writeMetadata(fs: Filesystem, inodes: readonly PlannedInode[], free: FreeSpace, rootMode: number, epoch: number | null, superblockBytes: Buffer): CopyJob[] {
+  const { superblock, image } = fs;
+  const { blockSize, inodesPerGroup, blocksPerGroup } = superblock;
+  const now = Math.floor(Date.now() / 1000);
+  const blockWrites = new Map<number, Buffer>();
+  const blocksInUse = usedBitmap(superblock.blocksCount, free.blocks, 0);
+  const inodesInUse = usedBitmap(superblock.inodesCount, free.inodes, 1);
+  const touchedBlockGroups = new Set<number>();
+  const touchedInodeGroups = new Set<number>();
+  const newDirectories = new Map<number, number>();
+  const copies: CopyJob[] = [];
+
+  // Inodes go out as one write per run of consecutive numbers within a group.
+  for (const run of inodeRuns(inodes, inodesPerGroup)) {
+    const table = Buffer.alloc(run.length * superblock.inodeSize);
+    run.forEach((planned, index) => {
+      const slot = table.subarray(index * superblock.inodeSize, (index + 1) * superblock.inodeSize);
+      encodePlanned(fs, planned, rootMode, epoch, now, blockWrites, slot);
+      if (planned.ino !== ROOT_INODE) {
+        const group = Math.floor((planned.ino - 1) / inodesPerGroup);
+        setBit(inodesInUse, planned.ino - 1);
+        touchedInodeGroups.add(group);
+        if (planned.directory) newDirectories.set(group, (newDirectories.get(group) ?? 0) + 1);
+      }
+      const claim = (block: number) => {
+        setBit(blocksInUse, block);
+        touchedBlockGroups.add(Math.floor((block - superblock.firstDataBlock) / blocksPerGroup));
+      };
+      for (const extent of planned.extents) for (let i = 0; i < extent.length; i++) claim(extent.physical + i);
+      planned.treeBlocks.forEach(claim);
+      if (planned.entry?.kind === 'file' && planned.entry.size > 0) {
+        copies.push({ source: planned.entry.source, size: planned.entry.size, extents: planned.extents });
+      }
+    });
+    image.write(inodeOffset(fs, run[0]!.ino), table);
+  }
+  writeBlocks(image, blockWrites, blockSize);
+
+  const groups = fs.groups.map((group, index) => {
+    let updated = group;
+    if (touchedBlockGroups.has(index)) {
+      const first = superblock.firstDataBlock + index * blocksPerGroup;
+      const bitmap = groupBitmap(blocksInUse, first, blocksPerGroup, Math.min(blocksPerGroup, superblock.blocksCount - first), blockSize);
+      image.write(group.blockBitmap * blockSize, bitmap.block);
+      updated = {
+        ...updated,
+        freeBlocks: bitmap.free,
+        flags: updated.flags & ~GROUP_FLAG.blockUninit,
+        blockBitmapChecksum: crc32c(superblock.checksumSeed, bitmap.block.subarray(0, blocksPerGroup / 8)),
+      };
+    }
+    if (touchedInodeGroups.has(index)) {
+      const bitmap = groupBitmap(inodesInUse, index * inodesPerGroup, inodesPerGroup, inodesPerGroup, blockSize);
+      image.write(group.inodeBitmap * blockSize, bitmap.block);
+      updated = {
+        ...updated,
+        freeInodes: bitmap.free,
+        usedDirs: group.usedDirs + (newDirectories.get(index) ?? 0),
+        flags: updated.flags & ~GROUP_FLAG.inodeUninit,
+        itableUnused: inodesPerGroup - (bitmap.highestUsed + 1),
+        inodeBitmapChecksum: crc32c(superblock.checksumSeed, bitmap.block.subarray(0, inodesPerGroup / 8)),
+      };
+    }
+    return updated;
+  });
+  const table = updatedGroupDescriptors(fs.descriptorTable, superblock, groups);
+  const counts = {
+    freeBlocks: groups.reduce((sum, group) => sum + group.freeBlocks, 0),
+    freeInodes: groups.reduce((sum, group) => sum + group.freeInodes, 0),
+  };
+  for (let group = 0; group < superblock.groupCount; group++) {
+    if (!hasSuperblockBackup(group, superblock.sparseSuper)) continue;
+    const groupStart = (superblock.firstDataBlock + group * blocksPerGroup) * blockSize;
+    const superblockAt = group === 0 ? SUPERBLOCK_OFFSET : groupStart;
+    const current = group === 0 ? superblockBytes : image.read(superblockAt, SUPERBLOCK_SIZE);
+    image.write(superblockAt, updatedSuperblock(current, counts));
+    image.write(group === 0 ? (superblock.firstDataBlock + 1) * blockSize : groupStart + blockSize, table);
+  }
+  return copies;
+}
+
+/** The inodes (ascending) cut into runs of consecutive numbers that do not cross a group. */
+function inodeRuns(inodes: readonly PlannedInode[], inodesPerGroup: number): PlannedInode[][] {
+  const runs: PlannedInode[][] = [];
+  for (const inode of inodes) {
+    const run = runs.at(-1);
+    const previous = run?.at(-1);
+    if (run && previous && previous.ino + 1 === inode.ino && (inode.ino - 1) % inodesPerGroup !== 0) run.push(inode);
+    else runs.push([inode]);
+  }
+  return runs;
+}
+
+/** Queued blocks in block order, adjacent ones joined into one write. */
+function writeBlocks(image: Image, blocks: Map<number, Buffer>, blockSize: number): void {
+  const numbers = [...blocks.keys()].sort((a, b) => a - b);
+  for (let start = 0; start < numbers.length; ) {
+    let end = start + 1;
+    while (end < numbers.length && numbers[end] === numbers[end - 1]! + 1) end++;
+    image.write(numbers[start]! * blockSize, Buffer.concat(numbers.slice(start, end).map((block) => blocks.get(block)!)));
+    start = end;
+  }
+}
