@@ -1,6 +1,6 @@
 /**
  * The image pipeline for one make-disk-image call whose closure is realised:
- * stage → root filesystem (sized exactly) → plan → boot partitions → table bytes →
+ * stage (unless the filesystem reads the store in place) → root filesystem (sized exactly) → plan → boot partitions → table bytes →
  * one qemu-img write of all pieces → $out (image, hydra-build-products) → postVM.
  * It sees ImageOptions and a Closure, never Nix syntax.
  */
@@ -14,6 +14,7 @@ import { step, type EventSink } from '../events.js';
 import { convertImage, type Compression } from './convert.js';
 import { FilesystemTooSmallError, type Filesystem, type FilesystemBuild } from './fs/filesystem.js';
 import { filesystemFor } from './fs/index.js';
+import { scanTree } from './fs/common.js';
 import { createBootFat } from './fs/vfat.js';
 import { hydraBuildProductLine, OutputDir } from './output-dir.js';
 import { additionalSpaceBytes, assemblyPieces, diskSectors, planImage, type ImagePiece, type ImagePlan } from './plan.js';
@@ -68,11 +69,20 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
   try {
     const rootDir = path.join(workDir, 'root');
     const storePaths = request.closure.paths.map((info) => info.path);
-    await step(emit, 'stage', `staging ${storePaths.length} store paths`, () => stageStorePaths(storePaths, rootDir));
-    signal?.throwIfAborted();
+    // A filesystem that reads the store in place needs no staged copy of it; $root is
+    // then staged only if postVM may look at it.
+    let staged = false;
+    const stage = async () => {
+      await step(emit, 'stage', `staging ${storePaths.length} store paths`, () => stageStorePaths(storePaths, rootDir));
+      staged = true;
+      signal?.throwIfAborted();
+    };
+    if (filesystem.readsGrafts) await mkdir(rootDir);
+    else await stage();
 
     const fsBuild: Omit<FilesystemBuild, 'sizeBytes'> = {
       sourceDir: rootDir,
+      ...(filesystem.readsGrafts ? { grafts: storePaths, tree: await scanTree(rootDir, storePaths) } : {}),
       output: path.join(workDir, 'root.fs'),
       label: options.label,
       uuid: options.rootFSUID,
@@ -99,6 +109,7 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
     await writeFile(path.join(output.tempDir, 'nix-support', 'hydra-build-products'), hydraBuildProductLine(options.format, finalImagePath));
 
     if (options.postVM.trim() !== '') {
+      if (!staged) await stage();
       await step(emit, 'postVM', 'running postVM', () =>
         runPostVM({
           script: options.postVM,
