@@ -35,7 +35,7 @@ export interface PopulateRequest {
   tree: readonly TreeEntry[];
   /** Every timestamp, when the build is deterministic; null keeps the source's. */
   epoch: number | null;
-  /** Environment for dumpe2fs (the pinned clock does not matter to it, the config path does not either). */
+  /** Environment for dumpe2fs, the same as mke2fs had. */
   env?: Record<string, string>;
 }
 

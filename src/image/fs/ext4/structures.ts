@@ -217,7 +217,6 @@ export function encodeDirectory(entries: readonly DirectoryEntry[], ino: number,
       entry.name.copy(block, at + 8);
       at += recordLength;
     });
-    if (blockEntries.length === 0) block.writeUInt16LE(room, 4);
     block.writeUInt16LE(DIR_TAIL_SIZE, room + 4);
     block.writeUInt8(DIR_TAIL_FILE_TYPE, room + 7);
     block.writeUInt32LE(crc32c(seed, block.subarray(0, room)), room + 8);
