@@ -1,5 +1,5 @@
 # The README's two commands: `make demo` and `make test`. Both set everything up first.
-NIXDISK = node dist/src/cli/main.js
+NIXDISK = dist/nixdisk.js
 
 .PHONY: setup demo test bench
 setup:

@@ -13,7 +13,9 @@
  * inside (rss-hook.ts) and every tool's from `/usr/bin/time` wrappers placed first on
  * PATH, or from polling /proc when GNU time is not installed.
  *
- * Run after `npx tsc -p tsconfig.json`:
+ * nixdisk runs as users run it: the bundled bin dist/nixdisk.js, started by its own #! line.
+ *
+ * Run after `bash scripts/setup.sh` (it compiles the bench and bundles nixdisk):
  *   node dist/bench/build-store-image.js [--runs 3] [--json results.json] [--work-dir DIR]
  *     [--stage-dir DIR] [--rss-method auto|proc]
  */
@@ -28,7 +30,7 @@ import { DEBIAN_PACKAGE_OF, toolSearchPath } from '../src/tools.js';
 import { MiB, roundToNearest } from '../src/units.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
+const CLI = path.join(ROOT, 'dist', 'nixdisk.js');
 const RSS_HOOK = path.join(ROOT, 'dist', 'bench', 'rss-hook.js');
 const FIXTURE = path.join(ROOT, 'bench', 'fixtures', 'big-closure.nix');
 const GNU_TIME = '/usr/bin/time';
@@ -280,7 +282,7 @@ function parseEvents(stderr: string): NixdiskEvent[] {
 }
 
 function nixdiskArgs(callFile: string, outDir: string, variant: Variant): string[] {
-  return [CLI, 'build', callFile, '-o', outDir, '--json', ...(variant.codec === 'zstd' ? ['--compression', 'zstd'] : [])];
+  return ['build', callFile, '-o', outDir, '--json', ...(variant.codec === 'zstd' ? ['--compression', 'zstd'] : [])];
 }
 
 async function nixdiskRun(callFile: string, scratch: string, variant: Variant): Promise<{ seconds: number; parts: Record<string, number>; file: string }> {
@@ -288,7 +290,7 @@ async function nixdiskRun(callFile: string, scratch: string, variant: Variant): 
   let events: NixdiskEvent[] = [];
   // TMPDIR puts nixdisk's own work folder inside the scratch folder, which cleanup removes.
   const seconds = await timed(async () => {
-    events = parseEvents(String((await run('node', nixdiskArgs(callFile, outDir, variant), { env: { TMPDIR: scratch } })).stderr));
+    events = parseEvents(String((await run(CLI, nixdiskArgs(callFile, outDir, variant), { env: { TMPDIR: scratch } })).stderr));
   });
   const parts: Record<string, number> = {};
   for (const event of events) if (event.type === 'step-done') parts[event.step!] = event.seconds!;
@@ -379,7 +381,7 @@ async function nixdiskRssRun(callFile: string, scratch: string, variant: Variant
   }
   let tools: ToolRun[];
   try {
-    const child = run('node', ['--import', RSS_HOOK, ...nixdiskArgs(callFile, outDir, variant)], { env });
+    const child = run(CLI, nixdiskArgs(callFile, outDir, variant), { env: { ...env, NODE_OPTIONS: `--import=${RSS_HOOK}` } });
     const poller = haveGnuTime ? undefined : pollDescendants(child.pid!);
     try {
       await child;

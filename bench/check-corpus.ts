@@ -1,6 +1,6 @@
 /**
  * `nixdisk check` speed: warm (in process, per file, over a generated corpus of 1000
- * .nix files) and cold (a fresh `node dist/src/cli/main.js check one-file.nix`).
+ * .nix files) and cold (a fresh `node dist/nixdisk.js check one-file.nix`).
  * Run after `npx tsc -p tsconfig.json`: `node dist/bench/check-corpus.js`.
  */
 import { execFileSync } from 'node:child_process';
@@ -75,7 +75,7 @@ function main(): void {
     }
     const total = performance.now() - started;
 
-    const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
+    const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'nixdisk.js');
     // A file with an error: the run must print it and exit 1, which proves the CLI really checked it.
     const oneFile = withError!;
     const cold: number[] = [];

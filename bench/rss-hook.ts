@@ -1,5 +1,5 @@
 /**
- * Loaded into the nixdisk process by the build benchmark (`node --import`): at exit it
+ * Loaded into the nixdisk process by the build benchmark (`NODE_OPTIONS=--import=…`): at exit it
  * writes the process's own peak RSS in KiB (getrusage RUSAGE_SELF), which no outside
  * observer can read exactly once the process is gone.
  */

@@ -59,3 +59,4 @@ if [[ ! -f grammar/build/Release/tree_sitter_nix_binding.node ]]; then
   npm run --silent build:grammar >/dev/null
 fi
 npx tsc -p tsconfig.json
+node scripts/bundle.mjs

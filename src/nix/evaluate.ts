@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { PACKAGE_ROOT } from '../syntax/parser.js';
+import { PACKAGE_ROOT } from '../package.js';
 import { OFFLINE_OPTIONS, runNixTool } from './run.js';
 import type { SerializedCall } from './serialized.js';
 

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type ParserType from 'tree-sitter';
-import { nixParser, PACKAGE_ROOT, type SyntaxNode, type Tree } from './parser.js';
+import { PACKAGE_ROOT } from '../package.js';
+import { nixParser, type SyntaxNode, type Tree } from './parser.js';
 import type { CallSiteNode } from './callsite.js';
 import { consumerOf, lexicalDefinition, namedDescendants, rangeOf, unparenthesize } from './nodes.js';
 

@@ -1,22 +1,9 @@
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import type ParserType from 'tree-sitter';
+import { PACKAGE_ROOT } from '../package.js';
 
 const require = createRequire(import.meta.url);
-
-/** The repository root, found from this file whether it runs from src/ (vitest) or dist/src/. */
-function packageRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!require('node:fs').existsSync(path.join(dir, 'package.json'))) {
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error('nixdisk: cannot find package.json above ' + fileURLToPath(import.meta.url));
-    dir = parent;
-  }
-  return dir;
-}
-
-export const PACKAGE_ROOT = packageRoot();
 
 let parser: ParserType | undefined;
 

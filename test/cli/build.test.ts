@@ -192,7 +192,7 @@ describe('piped output', () => {
     const cwd = await caseFolder(dir, 'tty');
     await writeCall(cwd, 'bad', { partitionTableType: '"gpt"' });
     const { CLI } = await import('../helpers/build-fixture.js');
-    const { stdout } = await execa('script', ['-qec', `${process.execPath} ${CLI} build bad.nix -o out`, '/dev/null'], {
+    const { stdout } = await execa('script', ['-qec', `${CLI} build bad.nix -o out`, '/dev/null'], {
       cwd,
       env: { ...process.env, NO_COLOR: '', TMPDIR: path.join(cwd, 'tmp') },
       reject: false,

@@ -6,16 +6,16 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkTargets, collectTargets, exitCodeFor, UsageError } from '../../src/cli/check.js';
-import { PACKAGE_ROOT } from '../../src/syntax/parser.js';
+import { PACKAGE_ROOT } from '../../src/package.js';
 import { mutate, prng, SEEDS } from '../fuzz/corpus.js';
 
-const CLI = path.join(PACKAGE_ROOT, 'dist', 'src', 'cli', 'main.js');
+const CLI = path.join(PACKAGE_ROOT, 'dist', 'nixdisk.js');
 const run = promisify(execFile);
 
 async function nixdisk(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  expect(existsSync(CLI), `${CLI} is missing: run \`npx tsc -p tsconfig.json\` first`).toBe(true);
+  expect(existsSync(CLI), `${CLI} is missing: run \`bash scripts/setup.sh\` first`).toBe(true);
   try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: { ...process.env, NO_COLOR: '1' } });
+    const { stdout, stderr } = await run(CLI, args, { env: { ...process.env, NO_COLOR: '1' } });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };

@@ -6,9 +6,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatPlan, planFile } from '../../src/cli/plan.js';
-import { PACKAGE_ROOT } from '../../src/syntax/parser.js';
+import { PACKAGE_ROOT } from '../../src/package.js';
 
-const CLI = path.join(PACKAGE_ROOT, 'dist', 'src', 'cli', 'main.js');
+const CLI = path.join(PACKAGE_ROOT, 'dist', 'nixdisk.js');
 const run = promisify(execFile);
 
 let dir: string;
@@ -53,8 +53,8 @@ describe('plan (in process)', () => {
 
 describe('nixdisk plan (compiled CLI)', () => {
   it('prints the JSON shape { file, callSites: [{ line, column, options, layout }] }', async () => {
-    expect(existsSync(CLI), `${CLI} is missing: run \`npx tsc -p tsconfig.json\` first`).toBe(true);
-    const { stdout } = await run(process.execPath, [CLI, 'plan', '--json', file]);
+    expect(existsSync(CLI), `${CLI} is missing: run \`bash scripts/setup.sh\` first`).toBe(true);
+    const { stdout } = await run(CLI, ['plan', '--json', file]);
     const json = JSON.parse(stdout);
     expect(json.file).toBe(file);
     expect(json.callSites[0]).toMatchObject({ line: 3, column: 9, options: { partitionTableType: 'hybrid' }, layout: { rootPartition: 3 } });
@@ -62,7 +62,7 @@ describe('nixdisk plan (compiled CLI)', () => {
 
   it('exits 2 for a missing file', async () => {
     expect(existsSync(CLI)).toBe(true);
-    const failure = await run(process.execPath, [CLI, 'plan', path.join(dir, 'nope.nix')]).catch((e) => e);
+    const failure = await run(CLI, ['plan', path.join(dir, 'nope.nix')]).catch((e) => e);
     expect(failure.code).toBe(2);
     expect(failure.stderr).toContain('cannot read');
   });

@@ -7,11 +7,11 @@ import { createReadStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
-import { PACKAGE_ROOT } from '../../src/syntax/parser.js';
+import { PACKAGE_ROOT } from '../../src/package.js';
 import { toolSearchPath } from '../../src/tools.js';
 
 export const FIXTURE_CLOSURE = path.join(PACKAGE_ROOT, 'test', 'fixtures', 'closure.nix');
-export const CLI = path.join(PACKAGE_ROOT, 'dist', 'src', 'cli', 'main.js');
+export const CLI = path.join(PACKAGE_ROOT, 'dist', 'nixdisk.js');
 export const toolEnv = { PATH: toolSearchPath(process.env.PATH) };
 
 /** A .nix file holding one store-only make-disk-image call with `extra` arguments (Nix source). */

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { evaluateCallSite, instantiate } from '../../src/nix/evaluate.js';
 import { installablesOf } from '../../src/nix/serialized.js';
 import { closureOf, formatRegistration, narHashOf, NixStoreError, parseRegistration, realise, type Closure } from '../../src/nix/closure.js';
-import { PACKAGE_ROOT } from '../../src/syntax/parser.js';
+import { PACKAGE_ROOT } from '../../src/package.js';
 
 const FIXTURE = path.join(PACKAGE_ROOT, 'test', 'fixtures', 'closure.nix');
 

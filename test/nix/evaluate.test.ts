@@ -5,7 +5,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { evaluateCallSite, NIXLIB_DIR, NixEvaluationError, type EvaluateRequest } from '../../src/nix/evaluate.js';
 import { installablesOf } from '../../src/nix/serialized.js';
-import { PACKAGE_ROOT } from '../../src/syntax/parser.js';
+import { PACKAGE_ROOT } from '../../src/package.js';
 
 const FIXTURES = path.join(PACKAGE_ROOT, 'test', 'nix', 'fixtures');
 const EXAMPLES = path.join(PACKAGE_ROOT, 'examples');
