@@ -1,8 +1,8 @@
 /**
  * Fills an empty ext4 that mke2fs just made with a source tree, the way `mke2fs -d`
  * would but without writing the data one 4 KiB block at a time: the layout is planned
- * in memory (allocate.ts), the metadata written in a few large writes, the file data
- * copied in big chunks by worker threads (copy-data.ts). Every inode is root-owned;
+ * in memory (allocate.ts), the metadata written in a few large writes while two
+ * threads copy the file data in big chunks (copy-data.ts). Every inode is root-owned;
  * times are pinned to the epoch, or the source's when the build is not deterministic.
  *
  * The free blocks and inodes come from dumpe2fs, which knows which groups mke2fs left
@@ -14,7 +14,7 @@ import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { currentCancelSignal, runTool } from '../../../tools.js';
 import type { TreeEntry } from '../common.js';
 import { planPopulation, ROOT_INODE, FAST_SYMLINK_MAX, type ExistingRoot, type FreeSpace, type PlannedInode, type Runs } from './allocate.js';
-import { copyFileData, type CopyJob } from './copy-data.js';
+import { startFileCopy, type CopyJob, type FileCopy } from './copy-data.js';
 import { crc32c } from './crc32c.js';
 import {
   GROUP_FLAG,
@@ -225,29 +225,37 @@ export async function populateExt4(request: PopulateRequest): Promise<void> {
   const { stdout } = await runTool('dumpe2fs', [request.image], { env: request.env });
   const free = freeSpaceFromDumpe2fs(stdout);
   const fd = openSync(request.image, 'r+');
-  let copies: CopyJob[];
-  let blockSize: number;
+  let copy: FileCopy;
   try {
     const fs = openFilesystem(fd);
-    const { superblock, superblockBytes } = fs;
-    blockSize = superblock.blockSize;
     const { root, mode: rootMode } = existingRoot(fs);
-    const plan = planPopulation(request.tree, free, root, superblock.blockSize);
-    copies = writeMetadata(fs, plan.inodes, free, rootMode, request.epoch, superblockBytes);
+    const plan = planPopulation(request.tree, free, root, fs.superblock.blockSize);
+    // The data goes to blocks the plan fixed, so the copy need not wait for the metadata.
+    copy = startFileCopy(request.image, fs.superblock.blockSize, copyJobs(plan.inodes), currentCancelSignal());
+    try {
+      writeMetadata(fs, plan.inodes, free, rootMode, request.epoch);
+    } catch (error) {
+      await copy.cancel();
+      throw error;
+    }
   } finally {
     closeSync(fd);
   }
-  await copyFileData(
-    request.image,
-    blockSize,
-    copies,
-    currentCancelSignal(),
-  );
+  await copy.finish();
 }
 
-/** Writes inodes, directory and tree blocks, bitmaps, descriptors and superblocks; returns the file data still to copy. */
-function writeMetadata(fs: Filesystem, inodes: readonly PlannedInode[], free: FreeSpace, rootMode: number, epoch: number | null, superblockBytes: Buffer): CopyJob[] {
-  const { superblock, image } = fs;
+/** The regular files with contents, in inode order (which is disk order). */
+function copyJobs(inodes: readonly PlannedInode[]): CopyJob[] {
+  const jobs: CopyJob[] = [];
+  for (const { entry, extents } of inodes) {
+    if (entry?.kind === 'file' && entry.size > 0) jobs.push({ source: entry.source, size: entry.size, extents });
+  }
+  return jobs;
+}
+
+/** Writes inodes, directory and tree blocks, bitmaps, descriptors and superblocks. */
+function writeMetadata(fs: Filesystem & { superblockBytes: Buffer }, inodes: readonly PlannedInode[], free: FreeSpace, rootMode: number, epoch: number | null): void {
+  const { superblock, image, superblockBytes } = fs;
   const { blockSize, inodesPerGroup, blocksPerGroup } = superblock;
   const now = Math.floor(Date.now() / 1000);
   const blockWrites = new Map<number, Buffer>();
@@ -256,30 +264,27 @@ function writeMetadata(fs: Filesystem, inodes: readonly PlannedInode[], free: Fr
   const touchedBlockGroups = new Set<number>();
   const touchedInodeGroups = new Set<number>();
   const newDirectories = new Map<number, number>();
-  const copies: CopyJob[] = [];
 
+  const claim = (first: number, count: number) => {
+    for (let block = first; block < first + count; block++) setBit(blocksInUse, block);
+    const groupOf = (block: number) => Math.floor((block - superblock.firstDataBlock) / blocksPerGroup);
+    for (let group = groupOf(first); group <= groupOf(first + count - 1); group++) touchedBlockGroups.add(group);
+  };
   // Inodes go out as one write per run of consecutive numbers within a group.
   for (const run of inodeRuns(inodes, inodesPerGroup)) {
     const table = Buffer.alloc(run.length * superblock.inodeSize);
-    run.forEach((planned, index) => {
-      const slot = table.subarray(index * superblock.inodeSize, (index + 1) * superblock.inodeSize);
-      encodePlanned(fs, planned, rootMode, epoch, now, blockWrites, slot);
+    for (let index = 0; index < run.length; index++) {
+      const planned = run[index]!;
+      encodePlanned(fs, planned, rootMode, epoch, now, blockWrites, table.subarray(index * superblock.inodeSize, (index + 1) * superblock.inodeSize));
       if (planned.ino !== ROOT_INODE) {
         const group = Math.floor((planned.ino - 1) / inodesPerGroup);
         setBit(inodesInUse, planned.ino - 1);
         touchedInodeGroups.add(group);
         if (planned.directory) newDirectories.set(group, (newDirectories.get(group) ?? 0) + 1);
       }
-      const claim = (block: number) => {
-        setBit(blocksInUse, block);
-        touchedBlockGroups.add(Math.floor((block - superblock.firstDataBlock) / blocksPerGroup));
-      };
-      for (const extent of planned.extents) for (let i = 0; i < extent.length; i++) claim(extent.physical + i);
-      planned.treeBlocks.forEach(claim);
-      if (planned.entry?.kind === 'file' && planned.entry.size > 0) {
-        copies.push({ source: planned.entry.source, size: planned.entry.size, extents: planned.extents });
-      }
-    });
+      for (const extent of planned.extents) claim(extent.physical, extent.length);
+      for (const block of planned.treeBlocks) claim(block, 1);
+    }
     image.write(inodeOffset(fs, run[0]!.ino), table);
   }
   writeBlocks(image, blockWrites, blockSize);
@@ -324,7 +329,6 @@ function writeMetadata(fs: Filesystem, inodes: readonly PlannedInode[], free: Fr
     image.write(superblockAt, updatedSuperblock(current, counts));
     image.write(group === 0 ? (superblock.firstDataBlock + 1) * blockSize : groupStart + blockSize, table);
   }
-  return copies;
 }
 
 /** The inodes (ascending) cut into runs of consecutive numbers that do not cross a group. */

@@ -1,0 +1,103 @@
+/** The file-data copy: batches, both threads sharing them, and sources that changed since the scan. */
+import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { batchEnds, startFileCopy, type CopyJob } from '../../../../src/image/fs/ext4/copy-data.js';
+
+const BLOCK = 4096;
+const MiB = 1 << 20;
+
+describe('batchEnds', () => {
+  const jobs = (...sizes: number[]): CopyJob[] => sizes.map((size) => ({ source: 'x', size, extents: [] }));
+  it.each([
+    { sizes: [], batch: 10, ends: [] },
+    { sizes: [4], batch: 10, ends: [1] },
+    { sizes: [4, 4, 4], batch: 10, ends: [3] },
+    { sizes: [4, 6, 4], batch: 10, ends: [2, 3] },
+    { sizes: [25, 1, 1], batch: 10, ends: [1, 3] },
+    { sizes: [10, 10, 10], batch: 10, ends: [1, 2, 3] },
+  ])('$sizes in batches of $batch bytes end at $ends', ({ sizes, batch, ends }) => {
+    expect(batchEnds(jobs(...sizes), batch)).toEqual(ends);
+  });
+});
+
+describe('startFileCopy', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'nixdisk-copy-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Files of distinct bytes, each split over two extents placed back to front, so a copy to the wrong place shows. */
+  async function setUp(name: string, count: number, size: number): Promise<{ image: string; jobs: CopyJob[]; sources: Buffer[] }> {
+    const blocksEach = Math.ceil(size / BLOCK);
+    const image = path.join(dir, `${name}.img`);
+    await writeFile(image, '');
+    await truncate(image, count * blocksEach * BLOCK);
+    const jobs: CopyJob[] = [];
+    const sources: Buffer[] = [];
+    for (let i = 0; i < count; i++) {
+      const bytes = Buffer.alloc(size, i + 1);
+      bytes.writeUInt32LE(i, 0);
+      const source = path.join(dir, `${name}-${i}`);
+      await writeFile(source, bytes);
+      sources.push(bytes);
+      const base = (count - 1 - i) * blocksEach;
+      const firstHalf = Math.floor(blocksEach / 2);
+      jobs.push({
+        source,
+        size,
+        extents: [
+          { logical: 0, physical: base + (blocksEach - firstHalf), length: firstHalf },
+          { logical: firstHalf, physical: base, length: blocksEach - firstHalf },
+        ],
+      });
+    }
+    return { image, jobs, sources };
+  }
+
+  async function expectCopied(image: string, jobs: CopyJob[], sources: Buffer[]): Promise<void> {
+    const written = await readFile(image);
+    jobs.forEach((job, i) => {
+      const copied = Buffer.concat(job.extents.map((extent) => written.subarray(extent.physical * BLOCK, (extent.physical + extent.length) * BLOCK)));
+      expect(copied.subarray(0, job.size).equals(sources[i]!), job.source).toBe(true);
+    });
+  }
+
+  it('copies every file to its extents when the worker and the main thread share the batches', async () => {
+    // 40 MiB is five batches: the worker starts on them before the main thread joins.
+    const { image, jobs, sources } = await setUp('shared', 20, 2 * MiB + 1000);
+    const copy = startFileCopy(image, BLOCK, jobs);
+    await copy.finish();
+    await expectCopied(image, jobs, sources);
+  });
+
+  it('copies a single small batch on the main thread alone', async () => {
+    const { image, jobs, sources } = await setUp('small', 3, 5000);
+    await startFileCopy(image, BLOCK, jobs).finish();
+    await expectCopied(image, jobs, sources);
+  });
+
+  it('fails when a source shrank after the scan, whichever thread meets it', async () => {
+    const { image, jobs } = await setUp('shrunk', 20, 2 * MiB);
+    await truncate(jobs[17]!.source, MiB);
+    await expect(startFileCopy(image, BLOCK, jobs).finish()).rejects.toThrow(`${jobs[17]!.source} is shorter than the ${2 * MiB} bytes`);
+  });
+
+  it('fails when a source grew after the scan', async () => {
+    const { image, jobs } = await setUp('grown', 2, 5000);
+    await writeFile(jobs[1]!.source, Buffer.alloc(6000));
+    await expect(startFileCopy(image, BLOCK, jobs).finish()).rejects.toThrow(`${jobs[1]!.source} grew after the tree was scanned`);
+  });
+
+  it('stops with the abort reason', async () => {
+    const { image, jobs } = await setUp('aborted', 20, 2 * MiB);
+    const controller = new AbortController();
+    const copy = startFileCopy(image, BLOCK, jobs, controller.signal);
+    controller.abort(new Error('interrupted'));
+    await expect(copy.finish()).rejects.toThrow('interrupted');
+  });
+});
