@@ -144,6 +144,10 @@ async function createRootFilesystem(
   options: ImageOptions,
   workDir: string,
 ): Promise<ImagePlan> {
+  if (options.diskSize === 'auto' && filesystem.createFitting) {
+    const sizeFor = (neededBytes: number) => planImage(options, neededBytes).rootSizeBytes;
+    return planImage(options, await filesystem.createFitting(build, additionalSpaceBytes(options), sizeFor, workDir));
+  }
   if (options.diskSize === 'auto') {
     let needed = await filesystem.minimumSize(build, workDir, additionalSpaceBytes(options));
     // The measurement predicts from the real tool; should the final layout need a few

@@ -27,9 +27,9 @@ import {
   writingOutput,
   type TreeEntry,
 } from './common.js';
-import { contentBlocks, OutOfSpaceError, planPopulation } from './ext4/allocate.js';
+import { contentBlocks, OutOfSpaceError } from './ext4/allocate.js';
 import { parseSuperblock, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE, type Superblock } from './ext4/geometry.js';
-import { freeSpaceFromDumpe2fs, populateExt4, readExistingRoot } from './ext4/populate.js';
+import { layOutExt4, writeExt4, type Ext4Layout } from './ext4/populate.js';
 import { EXTENT_MAX_BLOCKS, extentTreeBlockCount } from './ext4/structures.js';
 import { FilesystemTooSmallError, type Filesystem, type FilesystemBuild } from './filesystem.js';
 
@@ -96,12 +96,16 @@ async function create(build: FilesystemBuild): Promise<void> {
     await createSparseFile(build.output, Math.floor(build.sizeBytes / BLOCK) * BLOCK);
     await mke2fs(build);
     try {
-      await populateExt4({ image: build.output, tree, epoch: build.deterministic ? build.epoch : null, env: toolEnv(build) });
+      await writeExt4(build.output, await layOutExt4(build.output, tree, toolEnv(build)), epochOf(build));
     } catch (error) {
       if (error instanceof OutOfSpaceError) throw new FilesystemTooSmallError('ext4', build.sizeBytes, error.message);
       throw error;
     }
   });
+}
+
+function epochOf(build: Pick<FilesystemBuild, 'deterministic' | 'epoch'>): number | null {
+  return build.deterministic ? build.epoch : null;
 }
 
 /** An empty filesystem of `blocks` blocks, or null when mke2fs finds that too small for any ext4. */
@@ -164,46 +168,64 @@ export function contiguousDemand(tree: readonly TreeEntry[], blockSize: number):
   return { blocks, inodes };
 }
 
+type Demand = ReturnType<typeof contiguousDemand>;
+
+/** Whether the tree fits an empty filesystem with spare blocks left: its layout, or how many blocks it lacks. */
+type Probe = { fits: true; layout: Ext4Layout } | { fits: false; lacking: number; exact: boolean };
+
+/**
+ * Formats `file` empty at `blocks` blocks and checks the tree against it: first the
+ * superblock's free counts against the contiguous demand (milliseconds), then, when
+ * those suffice, the real layout against mke2fs' free space (fragmentation can add
+ * extent-tree blocks). `lacking` is exact when it counts blocks the size lacked; it is
+ * a guess when inodes decide (their number grows with the size in steps) or when mke2fs
+ * refuses a size that small.
+ */
+async function probe(build: Omit<FilesystemBuild, 'sizeBytes' | 'output'>, file: string, blocks: number, tree: readonly TreeEntry[], demand: Demand, spareBlocks: number): Promise<Probe> {
+  const empty = await emptyFilesystem(build, file, blocks);
+  // Below mke2fs' smallest ext4 (60 blocks with e2fsprogs 1.47): step up by a guess.
+  if (empty === null) return { fits: false, lacking: Math.max(16, Math.ceil(blocks / 16)), exact: false };
+  const lackingBlocks = demand.blocks + spareBlocks - empty.freeBlocks;
+  if (demand.inodes > empty.freeInodes) {
+    const forInodes = Math.ceil((blocks * demand.inodes) / Math.max(1, empty.freeInodes));
+    return { fits: false, lacking: Math.max(lackingBlocks, forInodes - blocks, 1), exact: false };
+  }
+  if (lackingBlocks > 0) return { fits: false, lacking: lackingBlocks, exact: true };
+  try {
+    const layout = await layOutExt4(file, tree, toolEnv(build));
+    const shortfall = layout.population.blocksUsed + spareBlocks - layout.freeBlocks;
+    return shortfall > 0 ? { fits: false, lacking: shortfall, exact: true } : { fits: true, layout };
+  } catch (error) {
+    if (error instanceof OutOfSpaceError) return { fits: false, lacking: Math.max(1, error.missingBlocks + spareBlocks), exact: true };
+    throw error;
+  }
+}
+
 /**
  * The smallest ext4 that holds the tree with `spareBytes` free, without writing the
  * tree: empty filesystems (milliseconds each) are probed from the tree's contiguous
  * demand upwards, each step adding what the last one lacked, which converges on the
- * smallest size whose free blocks and inodes suffice. At that size the real layout is
- * planned against mke2fs' actual free space, and grown by what it still lacks.
+ * smallest size that fits, since a size that lacks n blocks cannot be helped by fewer
+ * than n more. After a guessed step, it bisects back.
  */
 async function predictedSize(build: Omit<FilesystemBuild, 'sizeBytes' | 'output'>, workDir: string, spareBytes: number): Promise<number> {
   const tree = build.tree ?? (await scanTree(build.sourceDir, build.grafts));
   const demand = contiguousDemand(tree, BLOCK);
   const spareBlocks = Math.ceil(spareBytes / BLOCK);
   return withScratchDir(workDir, async (dir) => {
-    const probe = join(dir, 'probe.img');
-    const fits = async (blocks: number): Promise<{ lacking: number; exact: boolean } | null> => {
-      const empty = await emptyFilesystem(build, probe, blocks);
-      // Below mke2fs' smallest ext4 (60 blocks with e2fsprogs 1.47): step up by a guess.
-      if (empty === null) return { lacking: Math.max(16, Math.ceil(blocks / 16)), exact: false };
-      const lackingBlocks = demand.blocks + spareBlocks - empty.freeBlocks;
-      if (demand.inodes > empty.freeInodes) {
-        const forInodes = Math.ceil((blocks * demand.inodes) / Math.max(1, empty.freeInodes));
-        return { lacking: Math.max(lackingBlocks, forInodes - blocks, 1), exact: false };
-      }
-      if (lackingBlocks > 0) return { lacking: lackingBlocks, exact: true };
-      const lacking = await realShortfall(probe, tree, spareBlocks, build);
-      return lacking === 0 ? null : { lacking, exact: true };
-    };
-    // Each exact step adds just what the last size lacked, so from below it lands on
-    // the smallest size that fits; after a guessed step, bisect back to it.
+    const fits = (blocks: number) => probe(build, join(dir, 'probe.img'), blocks, tree, demand, spareBlocks);
     let failed = 0;
     let blocks = Math.max(1, demand.blocks + spareBlocks);
     let guessed = false;
-    for (let missing = await fits(blocks); missing !== null; missing = await fits(blocks)) {
+    for (let result = await fits(blocks); !result.fits; result = await fits(blocks)) {
       failed = blocks;
-      blocks += missing.lacking;
-      guessed ||= !missing.exact;
+      blocks += result.lacking;
+      guessed ||= !result.exact;
     }
     if (guessed) {
       while (blocks - failed > 1) {
         const middle = Math.floor((failed + blocks) / 2);
-        if ((await fits(middle)) === null) blocks = middle;
+        if ((await fits(middle)).fits) blocks = middle;
         else failed = middle;
       }
     }
@@ -211,18 +233,44 @@ async function predictedSize(build: Omit<FilesystemBuild, 'sizeBytes' | 'output'
   });
 }
 
-/** Blocks the tree plus the spare lack in the empty filesystem `file` once laid out for real (fragmentation can add extent-tree blocks). */
-async function realShortfall(file: string, tree: readonly TreeEntry[], spareBlocks: number, build: Pick<FilesystemBuild, 'deterministic' | 'epoch'>): Promise<number> {
-  const { stdout } = await runTool('dumpe2fs', [file], { env: toolEnv(build) });
-  const free = freeSpaceFromDumpe2fs(stdout);
-  const superblock = await readSuperblock(file);
-  try {
-    const plan = planPopulation(tree, free, await readExistingRoot(file), BLOCK);
-    return Math.max(0, plan.blocksUsed + spareBlocks - superblock.freeBlocks);
-  } catch (error) {
-    if (error instanceof OutOfSpaceError) return Math.max(1, error.missingBlocks + spareBlocks);
-    throw error;
-  }
+/** Exact steps createFitting takes before it leaves the size to predictedSize; one or two are the rule. */
+const FITTING_STEPS = 4;
+
+/**
+ * The filesystem at the smallest of the sizes `sizeFor` allows that holds the tree with
+ * `spareBytes` free: probing at the allowed sizes themselves, the probe that fits is
+ * the filesystem, so the tree is planned once and the size costs a mke2fs or two.
+ */
+async function createFitting(
+  build: Omit<FilesystemBuild, 'sizeBytes'>,
+  spareBytes: number,
+  sizeFor: (neededBytes: number) => number,
+  workDir: string,
+): Promise<number> {
+  validate(build);
+  const tree = build.tree ?? (await scanTree(build.sourceDir, build.grafts));
+  const demand = contiguousDemand(tree, BLOCK);
+  const spareBlocks = Math.ceil(spareBytes / BLOCK);
+  return writingOutput(build, async () => {
+    const fillIfFits = async (size: number): Promise<Probe> => {
+      const result = await probe(build, build.output, Math.floor(size / BLOCK), tree, demand, spareBlocks);
+      if (result.fits) await writeExt4(build.output, result.layout, epochOf(build));
+      return result;
+    };
+    // Each allowed size below one lacking n blocks plus n lacks blocks too, so stepping
+    // by what the probe lacked never skips the smallest allowed size that fits.
+    let size = sizeFor((demand.blocks + spareBlocks) * BLOCK);
+    for (let step = 0; step < FITTING_STEPS; step++) {
+      const result = await fillIfFits(size);
+      if (result.fits) return size;
+      if (!result.exact) break;
+      size = sizeFor((Math.floor(size / BLOCK) + result.lacking) * BLOCK);
+    }
+    size = sizeFor(await predictedSize({ ...build, tree }, workDir, spareBytes));
+    const result = await fillIfFits(size);
+    if (!result.fits) throw new FilesystemTooSmallError('ext4', size, `the tree still lacks ${result.lacking} blocks at the predicted size`);
+    return size;
+  });
 }
 
 /**
@@ -275,6 +323,7 @@ export const ext4: Filesystem = {
     return predictedSize(build, workDir, spareBytes);
   },
   create,
+  createFitting,
   createMinimal,
   check,
   extract,

@@ -55,6 +55,14 @@ export interface Filesystem {
    * caller that wants the minimum does not pay for the copy twice.
    */
   createMinimal(build: Omit<FilesystemBuild, 'sizeBytes'>): Promise<number>;
+  /**
+   * For diskSize = "auto": writes `build.output` at the smallest size `sizeFor` allows
+   * (it rounds a needed size up to what the disk layout would give the root partition)
+   * that holds the tree with `spareBytes` free, and resolves with that size. For a
+   * filesystem that can try a size without writing the tree; the others are measured
+   * with minimumSize, then created.
+   */
+  createFitting?(build: Omit<FilesystemBuild, 'sizeBytes'>, spareBytes: number, sizeFor: (neededBytes: number) => number, workDir: string): Promise<number>;
   /** Runs the fsType's checker read-only; resolves with its output, rejects when it finds problems. */
   check(file: string): Promise<string>;
   /**

@@ -13,7 +13,7 @@
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { currentCancelSignal, runTool } from '../../../tools.js';
 import type { TreeEntry } from '../common.js';
-import { planPopulation, ROOT_INODE, FAST_SYMLINK_MAX, type ExistingRoot, type FreeSpace, type PlannedInode, type Runs } from './allocate.js';
+import { planPopulation, ROOT_INODE, FAST_SYMLINK_MAX, type ExistingRoot, type FreeSpace, type PlannedInode, type Population, type Runs } from './allocate.js';
 import { startFileCopy, type CopyJob, type FileCopy } from './copy-data.js';
 import { crc32c } from './crc32c.js';
 import {
@@ -29,15 +29,6 @@ import {
   type Superblock,
 } from './geometry.js';
 import { encodeDirectory, encodeExtentTree, encodeInode, INODE_FLAG_EXTENTS, type DirectoryEntry, type InodeFields, type Timestamps } from './structures.js';
-
-export interface PopulateRequest {
-  image: string;
-  tree: readonly TreeEntry[];
-  /** Every timestamp, when the build is deterministic; null keeps the source's. */
-  epoch: number | null;
-  /** Environment for dumpe2fs, the same as mke2fs had. */
-  env?: Record<string, string>;
-}
 
 /** The free block and inode runs of every group, from `dumpe2fs` (not -h) output; pure. */
 export function freeSpaceFromDumpe2fs(output: string): FreeSpace {
@@ -211,29 +202,40 @@ function openFilesystem(fd: number): Filesystem & { superblockBytes: Buffer } {
   return { image, superblock, groups: parseGroupDescriptors(descriptorTable, superblock), descriptorTable, superblockBytes };
 }
 
-/** The root directory of the empty filesystem in `file`, for planning against it. */
-export async function readExistingRoot(file: string): Promise<ExistingRoot> {
-  const fd = openSync(file, 'r');
+/** Where a tree goes in one empty filesystem: planned against the free space mke2fs left there. */
+export interface Ext4Layout {
+  free: FreeSpace;
+  population: Population;
+  /** The empty filesystem's free blocks, from its superblock. */
+  freeBlocks: number;
+  rootMode: number;
+}
+
+/** Plans `tree` into the empty filesystem in `image`; throws OutOfSpaceError when it does not fit. */
+export async function layOutExt4(image: string, tree: readonly TreeEntry[], env?: Record<string, string>): Promise<Ext4Layout> {
+  const { stdout } = await runTool('dumpe2fs', [image], { env });
+  const free = freeSpaceFromDumpe2fs(stdout);
+  const fd = openSync(image, 'r');
   try {
-    return existingRoot(openFilesystem(fd)).root;
+    const fs = openFilesystem(fd);
+    const { root, mode: rootMode } = existingRoot(fs);
+    return { free, population: planPopulation(tree, free, root, fs.superblock.blockSize), freeBlocks: fs.superblock.freeBlocks, rootMode };
   } finally {
     closeSync(fd);
   }
 }
 
-export async function populateExt4(request: PopulateRequest): Promise<void> {
-  const { stdout } = await runTool('dumpe2fs', [request.image], { env: request.env });
-  const free = freeSpaceFromDumpe2fs(stdout);
-  const fd = openSync(request.image, 'r+');
+/** Writes a laid-out tree into the empty filesystem it was planned for; times are the epoch's, or the sources' when null. */
+export async function writeExt4(image: string, layout: Ext4Layout, epoch: number | null): Promise<void> {
+  const fd = openSync(image, 'r+');
   let copy: FileCopy;
   try {
     const fs = openFilesystem(fd);
-    const { root, mode: rootMode } = existingRoot(fs);
-    const plan = planPopulation(request.tree, free, root, fs.superblock.blockSize);
+    const { inodes } = layout.population;
     // The data goes to blocks the plan fixed, so the copy need not wait for the metadata.
-    copy = startFileCopy(request.image, fs.superblock.blockSize, copyJobs(plan.inodes), currentCancelSignal());
+    copy = startFileCopy(image, fs.superblock.blockSize, copyJobs(inodes), currentCancelSignal());
     try {
-      writeMetadata(fs, plan.inodes, free, rootMode, request.epoch);
+      writeMetadata(fs, inodes, layout.free, layout.rootMode, epoch);
     } catch (error) {
       await copy.cancel();
       throw error;
