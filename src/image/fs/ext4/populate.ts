@@ -95,10 +95,13 @@ function existingRoot(fs: Filesystem): { root: ExistingRoot; mode: number } {
   return { root: { block, entries }, mode: inode.readUInt16LE(0) };
 }
 
-function timesOf(entry: TreeEntry | null, epoch: number | null, now: number): Timestamps {
-  if (epoch !== null) return { atime: epoch, ctime: epoch, mtime: epoch, crtime: epoch };
-  if (entry === null) return { atime: now, ctime: now, mtime: now, crtime: now };
-  return { ...entry.times, crtime: now };
+/** Every inode's times: one shared set when pinned, else the source's (with creation now). */
+function timesFor(epoch: number | null, now: number): (entry: TreeEntry | null) => Timestamps {
+  if (epoch !== null) {
+    const pinned = { atime: epoch, ctime: epoch, mtime: epoch, crtime: epoch };
+    return () => pinned;
+  }
+  return (entry) => (entry === null ? { atime: now, ctime: now, mtime: now, crtime: now } : { ...entry.times, crtime: now });
 }
 
 const S_IFDIR = 0o040000;
@@ -116,42 +119,57 @@ function deviceBlock(rdev: number): Buffer {
 }
 
 /** Encodes one planned inode and queues the blocks that belong to it (directory, symlink, extent-tree blocks). */
-function encodePlanned(fs: Filesystem, planned: PlannedInode, rootMode: number, epoch: number | null, now: number, blockWrites: Map<number, Buffer>, into: Buffer): void {
+function encodePlanned(fs: Filesystem, planned: PlannedInode, rootMode: number, times: Timestamps, blockWrites: Map<number, Buffer>, into: Buffer): void {
   const { superblock } = fs;
   const { blockSize } = superblock;
   const entry = planned.entry;
-  const times = timesOf(entry, epoch, now);
-  const base = { links: planned.links, times, blocks: planned.dataBlocks + planned.treeBlocks.length };
-  const withTree = (contentBlocks: Buffer[]): Buffer => {
+  let mode: number;
+  let size: number;
+  /** What the extents map besides file data, which copy-data.ts writes. */
+  let contentBlocks: Buffer[] = [];
+  let inlineBlock: Buffer | null = null;
+  if (planned.directory) {
+    contentBlocks = encodeDirectory(planned.directory, planned.ino, superblock.checksumSeed, blockSize);
+    mode = entry ? S_IFDIR | entry.mode : rootMode;
+    size = contentBlocks.length * blockSize;
+  } else if (entry!.kind === 'file') {
+    mode = S_IFREG | entry!.mode;
+    size = entry!.size;
+  } else if (entry!.kind === 'symlink') {
+    const target = Buffer.from(entry!.linkTarget!);
+    mode = S_IFLNK | entry!.mode;
+    size = target.length;
+    if (target.length > FAST_SYMLINK_MAX) {
+      contentBlocks = [Buffer.alloc(blockSize)];
+      target.copy(contentBlocks[0]!);
+    } else {
+      inlineBlock = Buffer.alloc(60);
+      target.copy(inlineBlock);
+    }
+  } else {
+    mode = entry!.format | entry!.mode;
+    size = 0;
+    inlineBlock = deviceBlock(entry!.rdev);
+  }
+  let block = inlineBlock;
+  if (block === null) {
     const tree = encodeExtentTree(planned.extents, planned.treeBlocks, planned.ino, superblock.checksumSeed, blockSize);
     for (const node of tree.blocks) blockWrites.set(node.block, node.bytes);
     let logical = 0;
     for (const extent of planned.extents) {
       for (let i = 0; i < extent.length && logical < contentBlocks.length; i++) blockWrites.set(extent.physical + i, contentBlocks[logical++]!);
     }
-    return tree.root;
-  };
-  let fields: InodeFields;
-  if (planned.directory) {
-    const blocks = encodeDirectory(planned.directory, planned.ino, superblock.checksumSeed, blockSize);
-    const mode = entry ? S_IFDIR | entry.mode : rootMode;
-    fields = { ...base, mode, size: blocks.length * blockSize, flags: INODE_FLAG_EXTENTS, block: withTree(blocks) };
-  } else if (entry!.kind === 'file') {
-    fields = { ...base, mode: S_IFREG | entry!.mode, size: entry!.size, flags: INODE_FLAG_EXTENTS, block: withTree([]) };
-  } else if (entry!.kind === 'symlink') {
-    const target = Buffer.from(entry!.linkTarget!);
-    if (target.length > FAST_SYMLINK_MAX) {
-      const block = Buffer.alloc(blockSize);
-      target.copy(block);
-      fields = { ...base, mode: S_IFLNK | entry!.mode, size: target.length, flags: INODE_FLAG_EXTENTS, block: withTree([block]) };
-    } else {
-      const inline = Buffer.alloc(60);
-      target.copy(inline);
-      fields = { ...base, mode: S_IFLNK | entry!.mode, size: target.length, flags: 0, block: inline };
-    }
-  } else {
-    fields = { ...base, mode: entry!.format | entry!.mode, size: 0, flags: 0, block: deviceBlock(entry!.rdev) };
+    block = tree.root;
   }
+  const fields: InodeFields = {
+    mode,
+    size,
+    links: planned.links,
+    blocks: planned.dataBlocks + planned.treeBlocks.length,
+    flags: inlineBlock === null ? INODE_FLAG_EXTENTS : 0,
+    block,
+    times,
+  };
   encodeInode(fields, planned.ino, superblock.inodeSize, superblock.checksumSeed, blockSize, into);
 }
 
@@ -259,7 +277,7 @@ function copyJobs(inodes: readonly PlannedInode[]): CopyJob[] {
 function writeMetadata(fs: Filesystem & { superblockBytes: Buffer }, inodes: readonly PlannedInode[], free: FreeSpace, rootMode: number, epoch: number | null): void {
   const { superblock, image, superblockBytes } = fs;
   const { blockSize, inodesPerGroup, blocksPerGroup } = superblock;
-  const now = Math.floor(Date.now() / 1000);
+  const timesOf = timesFor(epoch, Math.floor(Date.now() / 1000));
   const blockWrites = new Map<number, Buffer>();
   const blocksInUse = usedBitmap(superblock.blocksCount, free.blocks, 0);
   const inodesInUse = usedBitmap(superblock.inodesCount, free.inodes, 1);
@@ -277,7 +295,7 @@ function writeMetadata(fs: Filesystem & { superblockBytes: Buffer }, inodes: rea
     const table = Buffer.alloc(run.length * superblock.inodeSize);
     for (let index = 0; index < run.length; index++) {
       const planned = run[index]!;
-      encodePlanned(fs, planned, rootMode, epoch, now, blockWrites, table.subarray(index * superblock.inodeSize, (index + 1) * superblock.inodeSize));
+      encodePlanned(fs, planned, rootMode, timesOf(planned.entry), blockWrites, table.subarray(index * superblock.inodeSize, (index + 1) * superblock.inodeSize));
       if (planned.ino !== ROOT_INODE) {
         const group = Math.floor((planned.ino - 1) / inodesPerGroup);
         setBit(inodesInUse, planned.ino - 1);

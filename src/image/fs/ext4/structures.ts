@@ -119,37 +119,22 @@ export function encodeExtentTree(extents: readonly Extent[], treeBlocks: readonl
     throw new Error(`internal: ${extents.length} extents need ${extentTreeBlockCount(extents.length, blockSize)} tree blocks, not ${treeBlocks.length}`);
   }
   const perBlock = entriesPerTreeBlock(blockSize);
-  const seed = inodeSeed(fsSeed, ino);
   const blocks: EncodedExtentTree['blocks'] = [];
-  const free = [...treeBlocks];
   // Each level: nodes of entries; an entry is an extent at depth 0, an index (first logical block, child) above.
-  let entries: { logical: number; write(node: Buffer, at: number): void }[] = extents.map((extent) => ({
-    logical: extent.logical,
-    write: (node, at) => {
-      node.writeUInt32LE(extent.logical, at);
-      node.writeUInt16LE(extent.length, at + 4);
-      node.writeUInt16LE(Math.floor(extent.physical / 2 ** 32), at + 6);
-      node.writeUInt32LE(extent.physical % 2 ** 32, at + 8);
-    },
-  }));
+  let entries: readonly (Extent | IndexEntry)[] = extents;
   let depth = 0;
+  let nextTreeBlock = 0;
   while (entries.length > EXTENTS_IN_INODE) {
-    const parents: typeof entries = [];
+    const seed = inodeSeed(fsSeed, ino);
+    const parents: IndexEntry[] = [];
     for (let first = 0; first < entries.length; first += perBlock) {
       const children = entries.slice(first, first + perBlock);
-      const block = free.shift()!;
+      const block = treeBlocks[nextTreeBlock++]!;
       const node = Buffer.alloc(blockSize);
       writeNode(node, children, perBlock, depth);
       node.writeUInt32LE(crc32c(seed, node.subarray(0, EXTENT_ENTRY_SIZE * (1 + perBlock))), EXTENT_ENTRY_SIZE * (1 + perBlock));
       blocks.push({ block, bytes: node });
-      parents.push({
-        logical: children[0]!.logical,
-        write: (parent, at) => {
-          parent.writeUInt32LE(children[0]!.logical, at);
-          parent.writeUInt32LE(block % 2 ** 32, at + 4);
-          parent.writeUInt16LE(Math.floor(block / 2 ** 32), at + 8);
-        },
-      });
+      parents.push({ logical: children[0]!.logical, child: block });
     }
     entries = parents;
     depth++;
@@ -159,12 +144,30 @@ export function encodeExtentTree(extents: readonly Extent[], treeBlocks: readonl
   return { root, blocks };
 }
 
-function writeNode(node: Buffer, entries: readonly { write(node: Buffer, at: number): void }[], max: number, depth: number): void {
+/** An entry of an index node: the first logical block below it and the tree block holding that node. */
+interface IndexEntry {
+  logical: number;
+  child: number;
+}
+
+/** Header and entries of one node: extents at depth 0 (leaves), index entries above. */
+function writeNode(node: Buffer, entries: readonly (Extent | IndexEntry)[], max: number, depth: number): void {
   node.writeUInt16LE(EXTENT_MAGIC, 0);
   node.writeUInt16LE(entries.length, 2);
   node.writeUInt16LE(max, 4);
   node.writeUInt16LE(depth, 6);
-  entries.forEach((entry, index) => entry.write(node, EXTENT_ENTRY_SIZE * (index + 1)));
+  for (let index = 0, at = EXTENT_ENTRY_SIZE; index < entries.length; index++, at += EXTENT_ENTRY_SIZE) {
+    const entry = entries[index]!;
+    node.writeUInt32LE(entry.logical, at);
+    if ('child' in entry) {
+      node.writeUInt32LE(entry.child % 2 ** 32, at + 4);
+      node.writeUInt16LE(Math.floor(entry.child / 2 ** 32), at + 8);
+    } else {
+      node.writeUInt16LE(entry.length, at + 4);
+      node.writeUInt16LE(Math.floor(entry.physical / 2 ** 32), at + 6);
+      node.writeUInt32LE(entry.physical % 2 ** 32, at + 8);
+    }
+  }
 }
 
 export interface DirectoryEntry {

@@ -32,6 +32,23 @@ describe('crc32c', () => {
     expect(crc32c(crc32c(7, whole.subarray(0, 5)), whole.subarray(5))).toBe(crc32c(7, whole));
   });
 
+  it('agrees with the bit-by-bit definition at every length and offset around its 8-byte steps', () => {
+    const bitwise = (seed: number, bytes: Uint8Array) => {
+      let crc = seed >>> 0;
+      for (const byte of bytes) {
+        crc ^= byte;
+        for (let bit = 0; bit < 8; bit++) crc = crc & 1 ? (crc >>> 1) ^ 0x82f63b78 : crc >>> 1;
+      }
+      return crc >>> 0;
+    };
+    const bytes = Buffer.from(Array.from({ length: 64 }, (_, i) => (i * 151 + 7) & 0xff));
+    for (let start = 0; start < 9; start++) {
+      for (let end = start; end <= bytes.length; end++) {
+        expect(crc32c(0x9e3779b9, bytes.subarray(start, end)), `bytes ${start}..${end}`).toBe(bitwise(0x9e3779b9, bytes.subarray(start, end)));
+      }
+    }
+  });
+
   it('mixes a number in as its four little-endian bytes', () => {
     expect(crc32cOfU32(0x1234, 0xdeadbeef)).toBe(crc32c(0x1234, Buffer.from([0xef, 0xbe, 0xad, 0xde])));
   });
