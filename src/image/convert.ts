@@ -22,7 +22,10 @@ export interface ConvertRequest {
 
 export function qemuImgConvertArgs(request: Pick<ConvertRequest, 'inputs' | 'output' | 'format' | 'compression'>): string[] {
   const format = qemuFormat(request.format);
-  const args = ['convert', '-p', '-f', 'raw', ...request.inputs, '-O', format];
+  // `-t unsafe`: no fdatasync of the whole output at the end, which cost 0.6-1.2 s for a
+  // 1 GB qcow2 here. nixdisk leaves writing back to the kernel for every format, as for
+  // the raw images it writes itself (and as cp or tar do).
+  const args = ['convert', '-p', '-t', 'unsafe', '-f', 'raw', ...request.inputs, '-O', format];
   // Without force_size qemu rounds a VHD up to a CHS geometry, which moves the disk's end
   // away from the backup GPT; nixdisk's disks are whole MiB, which VHD readers take as is.
   if (format === 'vpc') args.push('-o', 'force_size=on');

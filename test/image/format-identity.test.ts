@@ -21,12 +21,12 @@ describe('derivedUuidBytes', () => {
 
 describe('qemuImgConvertArgs', () => {
   it.each([
-    ['raw', 'zlib', ['convert', '-p', '-f', 'raw', 'a', 'b', '-O', 'raw', 'out']],
-    ['qcow2', 'zlib', ['convert', '-p', '-f', 'raw', 'a', 'b', '-O', 'qcow2', 'out']],
-    ['qcow2-compressed', 'zlib', ['convert', '-p', '-f', 'raw', 'a', 'b', '-O', 'qcow2', '-c', 'out']],
-    ['qcow2-compressed', 'zstd', ['convert', '-p', '-f', 'raw', 'a', 'b', '-O', 'qcow2', '-c', '-o', 'compression_type=zstd', 'out']],
-    ['vpc', 'zlib', ['convert', '-p', '-f', 'raw', 'a', 'b', '-O', 'vpc', '-o', 'force_size=on', 'out']],
-    ['vdi', 'zstd', ['convert', '-p', '-f', 'raw', 'a', 'b', '-O', 'vdi', 'out']],
+    ['raw', 'zlib', ['convert', '-p', '-t', 'unsafe', '-f', 'raw', 'a', 'b', '-O', 'raw', 'out']],
+    ['qcow2', 'zlib', ['convert', '-p', '-t', 'unsafe', '-f', 'raw', 'a', 'b', '-O', 'qcow2', 'out']],
+    ['qcow2-compressed', 'zlib', ['convert', '-p', '-t', 'unsafe', '-f', 'raw', 'a', 'b', '-O', 'qcow2', '-c', 'out']],
+    ['qcow2-compressed', 'zstd', ['convert', '-p', '-t', 'unsafe', '-f', 'raw', 'a', 'b', '-O', 'qcow2', '-c', '-o', 'compression_type=zstd', 'out']],
+    ['vpc', 'zlib', ['convert', '-p', '-t', 'unsafe', '-f', 'raw', 'a', 'b', '-O', 'vpc', '-o', 'force_size=on', 'out']],
+    ['vdi', 'zstd', ['convert', '-p', '-t', 'unsafe', '-f', 'raw', 'a', 'b', '-O', 'vdi', 'out']],
   ] as const)('%s with %s', (format, compression, expected) => {
     expect(qemuImgConvertArgs({ inputs: ['a', 'b'], output: 'out', format, compression })).toEqual(expected);
   });
