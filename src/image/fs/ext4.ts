@@ -257,8 +257,8 @@ async function createFitting(
       if (result.fits) await writeExt4(build.output, result.layout, epochOf(build));
       return result;
     };
-    // Each allowed size below one lacking n blocks plus n lacks blocks too, so stepping
-    // by what the probe lacked never skips the smallest allowed size that fits.
+    // A size that lacks n blocks is not helped by fewer than n more, so no allowed size
+    // below it plus n fits: stepping there never skips the smallest allowed size that does.
     let size = sizeFor((demand.blocks + spareBlocks) * BLOCK);
     for (let step = 0; step < FITTING_STEPS; step++) {
       const result = await fillIfFits(size);

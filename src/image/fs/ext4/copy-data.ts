@@ -1,8 +1,9 @@
 /**
  * Copies file contents into the blocks planPopulation gave them, on two threads: a
  * worker starts as soon as the layout is planned, and the main thread joins it once it
- * has written the metadata, so encoding the metadata (0.2 s for the bench closure)
- * overlaps with the copy instead of preceding it. Both threads take batches of files,
+ * has written the metadata, so encoding the metadata (0.15 s for the bench closure)
+ * runs beside the copy instead of before it (with both cores busy it gains less than
+ * its own time, as the two slow each other). Both threads take batches of files,
  * in disk order, from one shared counter, so neither waits for the other whatever the
  * head start. Copying synchronously in 1 MiB chunks on two threads beat one thread
  * (0.43 s against 0.75 s for the 929 MB bench closure on the 2-core build machines) and
