@@ -1,7 +1,8 @@
 /**
  * The image pipeline for one make-disk-image call whose closure is realised:
- * stage (unless the filesystem reads the store in place) → root filesystem (sized exactly) → plan → boot partitions → table bytes →
- * one qemu-img write of all pieces → $out (image, hydra-build-products) → postVM.
+ * stage (unless the filesystem reads the store in place) → root filesystem (sized
+ * exactly) → plan → boot partitions → table bytes → one qemu-img write of all pieces →
+ * $out (image, hydra-build-products) → postVM.
  * It sees ImageOptions and a Closure, never Nix syntax.
  */
 import { mkdir, mkdtemp, rename, rm, truncate, writeFile } from 'node:fs/promises';

@@ -30,7 +30,7 @@ import {
 import { contentBlocks, OutOfSpaceError } from './ext4/allocate.js';
 import { parseSuperblock, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE, type Superblock } from './ext4/geometry.js';
 import { layOutExt4, writeExt4, type Ext4Layout } from './ext4/populate.js';
-import { EXTENT_MAX_BLOCKS, extentTreeBlockCount } from './ext4/structures.js';
+import { directoryEntrySize, directoryRoom, EXTENT_MAX_BLOCKS, extentTreeBlockCount } from './ext4/structures.js';
 import { FilesystemTooSmallError, type Filesystem, type FilesystemBuild } from './filesystem.js';
 
 const BLOCK = 4096;
@@ -138,10 +138,11 @@ async function readSuperblock(file: string): Promise<Superblock> {
  */
 export function contiguousDemand(tree: readonly TreeEntry[], blockSize: number): { blocks: number; inodes: number } {
   const directoryBytes = new Map<string, number[]>([['', [0]]]);
+  // Packed as encodeDirectory packs: an entry never straddles two blocks.
   const pack = (directory: string, nameLength: number) => {
     const blocks = directoryBytes.get(directory)!;
-    const size = (8 + nameLength + 3) & ~3;
-    if (blocks[blocks.length - 1]! + size > blockSize - 12) blocks.push(0);
+    const size = directoryEntrySize(nameLength);
+    if (blocks[blocks.length - 1]! + size > directoryRoom(blockSize)) blocks.push(0);
     blocks[blocks.length - 1]! += size;
   };
   for (const name of ['.', '..', 'lost+found']) pack('', name.length);
@@ -150,7 +151,7 @@ export function contiguousDemand(tree: readonly TreeEntry[], blockSize: number):
   let inodes = 0;
   for (const entry of tree) {
     const slash = entry.path.lastIndexOf('/');
-    pack(slash === -1 ? '' : entry.path.slice(0, slash), Buffer.byteLength(entry.path) - Buffer.byteLength(entry.path.slice(0, slash + 1)));
+    pack(slash === -1 ? '' : entry.path.slice(0, slash), Buffer.byteLength(entry.path.slice(slash + 1)));
     if (entry.kind === 'directory') {
       directoryBytes.set(entry.path, [0]);
       pack(entry.path, 1);

@@ -14,6 +14,7 @@ import {
   EXTENT_MAX_BLOCKS,
   extentTreeBlockCount,
   FILE_TYPE,
+  I_BLOCK_SIZE,
   type DirectoryEntry,
   type Extent,
 } from './structures.js';
@@ -66,8 +67,8 @@ export class OutOfSpaceError extends Error {
   }
 }
 
-/** Short targets live in the inode itself (a "fast" symlink). */
-export const FAST_SYMLINK_MAX = 59;
+/** Short targets live in the inode itself (a "fast" symlink), with room for a terminating zero. */
+export const FAST_SYMLINK_MAX = I_BLOCK_SIZE - 1;
 
 function fileTypeOf(entry: TreeEntry): number {
   switch (entry.kind) {

@@ -28,7 +28,17 @@ import {
   type GroupDescriptor,
   type Superblock,
 } from './geometry.js';
-import { encodeDirectory, encodeExtentTree, encodeInode, INODE_FLAG_EXTENTS, type DirectoryEntry, type InodeFields, type Timestamps } from './structures.js';
+import {
+  encodeDirectory,
+  encodeExtentTree,
+  encodeInode,
+  EXTENT_MAGIC,
+  I_BLOCK_SIZE,
+  INODE_FLAG_EXTENTS,
+  type DirectoryEntry,
+  type InodeFields,
+  type Timestamps,
+} from './structures.js';
 
 /** The free block and inode runs of every group, from `dumpe2fs` (not -h) output; pure. */
 export function freeSpaceFromDumpe2fs(output: string): FreeSpace {
@@ -77,7 +87,7 @@ function existingRoot(fs: Filesystem): { root: ExistingRoot; mode: number } {
   const { superblock } = fs;
   const inode = fs.image.read(inodeOffset(fs, ROOT_INODE), superblock.inodeSize);
   const header = inode.subarray(0x28);
-  if (header.readUInt16LE(0) !== 0xf30a || header.readUInt16LE(2) !== 1 || header.readUInt16LE(6) !== 0 || header.readUInt16LE(12 + 4) !== 1) {
+  if (header.readUInt16LE(0) !== EXTENT_MAGIC || header.readUInt16LE(2) !== 1 || header.readUInt16LE(6) !== 0 || header.readUInt16LE(12 + 4) !== 1) {
     throw new Error('the root directory mke2fs made is not the single block nixdisk expects');
   }
   const block = header.readUInt32LE(12 + 8) + header.readUInt16LE(12 + 6) * 2 ** 32;
@@ -110,7 +120,7 @@ const S_IFLNK = 0o120000;
 
 /** Linux's device number in i_block: the old 16-bit form when it fits, as mke2fs writes it. */
 function deviceBlock(rdev: number): Buffer {
-  const block = Buffer.alloc(60);
+  const block = Buffer.alloc(I_BLOCK_SIZE);
   const major = Math.floor(rdev / 256) & 0xfff;
   const minor = (rdev & 0xff) | (Math.floor(rdev / 2 ** 12) & ~0xff);
   if (major < 256 && minor < 256) block.writeUInt32LE(major * 256 + minor, 0);
@@ -143,7 +153,7 @@ function encodePlanned(fs: Filesystem, planned: PlannedInode, rootMode: number, 
       contentBlocks = [Buffer.alloc(blockSize)];
       target.copy(contentBlocks[0]!);
     } else {
-      inlineBlock = Buffer.alloc(60);
+      inlineBlock = Buffer.alloc(I_BLOCK_SIZE);
       target.copy(inlineBlock);
     }
   } else {

@@ -7,13 +7,13 @@
 import { crc32c, crc32cOfU32 } from './crc32c.js';
 
 export const INODE_FLAG_EXTENTS = 0x80000;
-const EXTENT_MAGIC = 0xf30a;
+export const EXTENT_MAGIC = 0xf30a;
 const EXTENT_ENTRY_SIZE = 12;
 /** Extents (or index entries) that fit in i_block after the header. */
 export const EXTENTS_IN_INODE = 4;
 /** The longest initialised extent. */
 export const EXTENT_MAX_BLOCKS = 32768;
-const I_BLOCK_SIZE = 60;
+export const I_BLOCK_SIZE = 60;
 /** Inode fields beyond the original 128 bytes that nixdisk fills (up to i_projid). */
 const EXTRA_ISIZE = 32;
 const DIR_TAIL_SIZE = 12;
@@ -176,8 +176,14 @@ export interface DirectoryEntry {
   fileType: number;
 }
 
-function entrySize(nameLength: number): number {
+/** Bytes a directory entry with a name this long takes (before the last of a block is stretched). */
+export function directoryEntrySize(nameLength: number): number {
   return (8 + nameLength + 3) & ~3;
+}
+
+/** Bytes of a directory block that entries may take: all but the checksum tail. */
+export function directoryRoom(blockSize: number): number {
+  return blockSize - DIR_TAIL_SIZE;
 }
 
 /** How many blocks a linear directory of these entries (".", ".." included) takes. */
@@ -187,12 +193,12 @@ export function directoryBlockCount(entries: readonly DirectoryEntry[], blockSiz
 
 /** Entries per block, in order: an entry never straddles two blocks. */
 function packDirectory(entries: readonly DirectoryEntry[], blockSize: number): DirectoryEntry[][] {
-  const room = blockSize - DIR_TAIL_SIZE;
+  const room = directoryRoom(blockSize);
   const blocks: DirectoryEntry[][] = [[]];
   let used = 0;
   for (const entry of entries) {
     if (entry.name.length === 0 || entry.name.length > 255) throw new Error(`cannot store a ${entry.name.length}-byte name in an ext4 directory`);
-    const size = entrySize(entry.name.length);
+    const size = directoryEntrySize(entry.name.length);
     if (used + size > room) {
       blocks.push([]);
       used = 0;
@@ -206,13 +212,13 @@ function packDirectory(entries: readonly DirectoryEntry[], blockSize: number): D
 /** The directory's blocks: entries packed in order, the last of each block stretched to its checksum tail. */
 export function encodeDirectory(entries: readonly DirectoryEntry[], ino: number, fsSeed: number, blockSize: number): Buffer[] {
   const seed = inodeSeed(fsSeed, ino);
-  const room = blockSize - DIR_TAIL_SIZE;
+  const room = directoryRoom(blockSize);
   return packDirectory(entries, blockSize).map((blockEntries) => {
     const block = Buffer.alloc(blockSize);
     let at = 0;
     blockEntries.forEach((entry, index) => {
       const last = index === blockEntries.length - 1;
-      const recordLength = last ? room - at : entrySize(entry.name.length);
+      const recordLength = last ? room - at : directoryEntrySize(entry.name.length);
       block.writeUInt32LE(entry.ino, at);
       block.writeUInt16LE(recordLength, at + 4);
       block.writeUInt8(entry.name.length, at + 6);
