@@ -16,6 +16,7 @@ export const DEBIAN_PACKAGE_OF: Readonly<Record<string, string>> = {
   'debugfs': 'e2fsprogs',
   'dumpe2fs': 'e2fsprogs',
   'e2fsck': 'e2fsprogs',
+  'filefrag': 'e2fsprogs',
   'resize2fs': 'e2fsprogs',
   'tune2fs': 'e2fsprogs',
   'mkfs.vfat': 'dosfstools',
