@@ -10,7 +10,7 @@ export type BuildEvent =
   | { type: 'step-done'; step: BuildStep; seconds: number }
   | { type: 'done'; outDir: string; image: string; seconds: number };
 
-export type BuildStep = 'evaluate' | 'realise' | 'closure' | 'stage' | 'size' | 'populate' | 'assemble' | 'convert' | 'postVM';
+export type BuildStep = 'evaluate' | 'realise' | 'closure' | 'stage' | 'size' | 'populate' | 'assemble' | 'write' | 'convert' | 'postVM';
 
 export type EventSink = (event: BuildEvent) => void;
 

@@ -1,19 +1,21 @@
 /**
  * The image pipeline for one make-disk-image call whose closure is realised:
  * stage (unless the filesystem reads the store in place) → root filesystem (sized
- * exactly) → plan → boot partitions → table bytes → one qemu-img write of all pieces →
- * $out (image, hydra-build-products) → postVM.
+ * exactly; formatted and planned, or made whole by its tool) → plan → boot partitions
+ * and table bytes → one write of the disk, raw or qcow2, each part in its place →
+ * qemu-img convert for the other formats → $out (image, hydra-build-products) → postVM.
  * It sees ImageOptions and a Closure, never Nix syntax.
  */
-import { mkdir, mkdtemp, rename, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Closure } from '../nix/closure.js';
 import type { ImageOptions } from '../options.js';
-import { formatBytes, MiB } from '../units.js';
+import { formatBytes, MiB, SECTOR } from '../units.js';
 import { step, type EventSink } from '../events.js';
 import { convertImage, type Compression } from './convert.js';
-import { FilesystemTooSmallError, type Filesystem, type FilesystemBuild } from './fs/filesystem.js';
+import { bytesPart, filePart, writeDisk, type Container, type DiskPart } from './disk/write-disk.js';
+import { FilesystemTooSmallError, type Filesystem, type FilesystemBuild, type PendingFilesystem } from './fs/filesystem.js';
 import { filesystemFor } from './fs/index.js';
 import { scanTree } from './fs/common.js';
 import { createBootFat } from './fs/vfat.js';
@@ -90,20 +92,16 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
       deterministic: options.deterministic,
       epoch: DETERMINISTIC_EPOCH,
     };
-    const plan = await step(emit, 'populate', `writing the ${options.fsType} root filesystem`, () =>
+    const { plan, pending } = await step(emit, 'populate', `${filesystem.prepare ? 'formatting and planning' : 'writing'} the ${options.fsType} root filesystem`, () =>
       createRootFilesystem(filesystem, fsBuild, options, workDir),
     );
     signal?.throwIfAborted();
 
-    const pieces = await step(emit, 'assemble', `laying out ${describeTable(plan)}`, () => writePieces(plan, fsBuild.output, workDir));
+    const parts = await step(emit, 'assemble', `laying out ${describeTable(plan)}`, () => diskParts(plan, fsBuild.output, pending, workDir));
     signal?.throwIfAborted();
 
     const imagePath = path.join(output.tempDir, plan.imageFileName);
-    await step(emit, 'convert', `writing ${plan.imageFileName} (${formatBytes(plan.totalSectors * 512)})`, () =>
-      writeImageFile(plan, pieces, imagePath, request.compression, (percent) =>
-        emit({ type: 'progress', step: 'convert', done: Math.round(percent), total: 100 }),
-      ),
-    );
+    await writeImageFile(plan, parts, pending === null ? fsBuild.output : null, imagePath, workDir, request.compression, emit);
 
     const finalImagePath = path.join(output.finalDir, plan.imageFileName);
     await mkdir(path.join(output.tempDir, 'nix-support'));
@@ -133,6 +131,12 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
   }
 }
 
+/** The root filesystem and the plan around it; `pending` is null when the filesystem's tool wrote it whole. */
+interface RootFilesystem {
+  plan: ImagePlan;
+  pending: PendingFilesystem | null;
+}
+
 /**
  * The root filesystem, sized as the options say. "auto": the smallest filesystem that
  * holds the tree with additionalSpace free, measured by the filesystem's tool, and the
@@ -144,11 +148,17 @@ async function createRootFilesystem(
   build: Omit<FilesystemBuild, 'sizeBytes'>,
   options: ImageOptions,
   workDir: string,
-): Promise<ImagePlan> {
-  if (options.diskSize === 'auto' && filesystem.createFitting) {
+): Promise<RootFilesystem> {
+  if (options.diskSize === 'auto' && filesystem.prepareFitting) {
     const sizeFor = (neededBytes: number) => planImage(options, neededBytes).rootSizeBytes;
-    return planImage(options, await filesystem.createFitting(build, additionalSpaceBytes(options), sizeFor, workDir));
+    const pending = await filesystem.prepareFitting(build, additionalSpaceBytes(options), sizeFor, workDir);
+    return { plan: planImage(options, pending.sizeBytes), pending };
   }
+  const createAt = async (sizeBytes: number): Promise<PendingFilesystem | null> => {
+    if (filesystem.prepare) return filesystem.prepare({ ...build, sizeBytes });
+    await filesystem.create({ ...build, sizeBytes });
+    return null;
+  };
   if (options.diskSize === 'auto') {
     let needed = await filesystem.minimumSize(build, workDir, additionalSpaceBytes(options));
     // The measurement predicts from the real tool; should the final layout need a few
@@ -156,8 +166,7 @@ async function createRootFilesystem(
     for (let attempt = 0; ; attempt++) {
       const plan = planImage(options, needed);
       try {
-        await filesystem.create({ ...build, sizeBytes: plan.rootSizeBytes });
-        return plan;
+        return { plan, pending: await createAt(plan.rootSizeBytes) };
       } catch (error) {
         if (!(error instanceof FilesystemTooSmallError) || attempt === 2) throw error;
         needed = plan.rootSizeBytes + MiB;
@@ -166,7 +175,7 @@ async function createRootFilesystem(
   }
   const plan = planImage(options);
   try {
-    await filesystem.create({ ...build, sizeBytes: plan.rootSizeBytes });
+    return { plan, pending: await createAt(plan.rootSizeBytes) };
   } catch (error) {
     if (!(error instanceof FilesystemTooSmallError)) throw error;
     const needed = error.neededBytes ?? (await filesystem.minimumSize(build, workDir));
@@ -176,7 +185,6 @@ async function createRootFilesystem(
         `so the disk needs at least ${neededMiB} MiB. Set diskSize = ${neededMiB} or diskSize = "auto".`,
     );
   }
-  return plan;
 }
 
 /** Rounded up, never down: "needs 1 MiB" must not be said of a filesystem that a 1 MiB disk cannot hold. */
@@ -184,93 +192,105 @@ function mebibytesRoundedUp(bytes: number): number {
   return Math.ceil((bytes / MiB) * 10) / 10;
 }
 
-/** One file per piece, in disk order: table bytes, partition filesystems, sparse zeros. */
-async function writePieces(plan: ImagePlan, rootFs: string, workDir: string): Promise<string[]> {
-  const pieces = assemblyPieces(plan);
+/** What goes on the disk, in disk order: table bytes, boot partitions, the root filesystem; gaps stay zeros. */
+async function diskParts(plan: ImagePlan, rootFile: string, pending: PendingFilesystem | null, workDir: string): Promise<DiskPart[]> {
   const tables = plan.table.kind === 'gpt' ? gptBytes(plan.table, plan.totalSectors) : undefined;
-  const files: string[] = [];
-  for (const [index, piece] of pieces.entries()) {
-    files.push(await writePiece(plan, piece, index, rootFs, workDir, tables));
+  const parts: DiskPart[] = [];
+  for (const piece of assemblyPieces(plan)) {
+    const part = await diskPart(plan, piece, rootFile, pending, workDir, tables);
+    if (part) parts.push(part);
   }
-  return files;
+  return parts;
 }
 
-async function writePiece(
+async function diskPart(
   plan: ImagePlan,
   piece: ImagePiece,
-  index: number,
-  rootFs: string,
+  rootFile: string,
+  pending: PendingFilesystem | null,
   workDir: string,
   tables: { primary: Buffer; backup: Buffer } | undefined,
-): Promise<string> {
-  const file = path.join(workDir, `piece-${String(index).padStart(2, '0')}-${piece.kind}${piece.role ? '-' + piece.role : ''}`);
+): Promise<DiskPart | null> {
+  const { offsetBytes, sizeBytes } = piece;
   switch (piece.kind) {
-    case 'head': {
-      const bytes = tables ? tables.primary : mbrBytes(plan.table, plan.totalSectors);
-      await writeSparse(file, bytes, piece.sizeBytes);
-      return file;
-    }
+    case 'head':
+      return bytesPart(offsetBytes, sizeBytes, tables ? tables.primary : mbrBytes(plan.table, plan.totalSectors));
     case 'tail':
-      await writeSparse(file, tables!.backup, piece.sizeBytes);
-      return file;
+      return bytesPart(offsetBytes, sizeBytes, tables!.backup);
     case 'zero':
-      await writeSparse(file, Buffer.alloc(0), piece.sizeBytes);
-      return file;
+      return null;
     case 'partition':
-      if (piece.role === 'root') return rootFs;
+      if (piece.role === 'root') {
+        return pending ? { offsetBytes, sizeBytes, ranges: () => pending.ranges(), writeTo: (target) => pending.fill(target) } : filePart(offsetBytes, sizeBytes, rootFile);
+      }
       if (piece.role === 'esp' || piece.role === 'xbootldr' || piece.role === 'boot') {
+        const file = path.join(workDir, `partition-${piece.partitionNumber}-${piece.role}`);
         await createBootFat({
           output: file,
-          sizeBytes: piece.sizeBytes,
+          sizeBytes,
           label: piece.role === 'esp' ? 'ESP' : 'BOOT',
           volumeId: null,
           deterministic: plan.options.deterministic,
           epoch: DETERMINISTIC_EPOCH,
           sourceDir: null,
-          partitionStartSector: piece.offsetBytes / 512,
+          partitionStartSector: offsetBytes / 512,
         });
-        return file;
+        return filePart(offsetBytes, sizeBytes, file);
       }
-      // The BIOS boot partition holds GRUB's core image once a bootloader is installed; empty until then.
-      await writeSparse(file, Buffer.alloc(0), piece.sizeBytes);
-      return file;
+      // The BIOS boot partition holds GRUB's core image once a bootloader is installed; zeros until then.
+      return null;
   }
 }
 
-async function writeSparse(file: string, bytes: Buffer, sizeBytes: number): Promise<void> {
-  if (bytes.length > sizeBytes) throw new Error(`internal: ${bytes.length} table bytes do not fit a ${sizeBytes}-byte piece`);
-  await writeFile(file, bytes, { flag: 'wx' });
-  await truncate(file, sizeBytes);
+/** raw and qcow2 are written directly; the other formats are converted by qemu-img from a raw disk. */
+function containerOf(format: string): Container | null {
+  return format === 'raw' || format === 'qcow2' ? format : null;
 }
 
 /**
- * A raw image of a single piece (no partition table) is that piece: renamed into
- * place, not copied. Everything else is one qemu-img convert over the pieces.
+ * The image file. A raw image without a partition table whose filesystem a tool wrote
+ * whole is that file: renamed into place, not copied. Otherwise the disk is written
+ * once, in the output format or as raw for qemu-img to convert.
  */
 async function writeImageFile(
   plan: ImagePlan,
-  pieces: string[],
+  parts: readonly DiskPart[],
+  wholeRootFile: string | null,
   imagePath: string,
+  workDir: string,
   compression: Compression,
-  onProgress: (percent: number) => void,
+  emit: EventSink,
 ): Promise<void> {
-  if (plan.options.format === 'raw' && pieces.length === 1) {
-    try {
-      await rename(pieces[0]!, imagePath);
-      onProgress(100);
-      return;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
-    }
+  const { options } = plan;
+  const diskBytes = plan.totalSectors * SECTOR;
+  const describe = `writing ${plan.imageFileName} (${formatBytes(diskBytes)})`;
+  const container = containerOf(options.format);
+  if (container === 'raw' && wholeRootFile !== null && plan.table.kind === 'none') {
+    const renamed = await rename(wholeRootFile, imagePath).then(
+      () => true,
+      (error: NodeJS.ErrnoException) => {
+        if (error.code === 'EXDEV') return false;
+        throw error;
+      },
+    );
+    if (renamed) return;
   }
-  await convertImage({
-    inputs: pieces,
-    output: imagePath,
-    format: plan.options.format,
-    compression,
-    pin: plan.options.deterministic ? { seed: `${plan.options.rootGPUID}:${plan.options.name}`, unixTime: DETERMINISTIC_EPOCH } : null,
-    onProgress,
-  });
+  if (container !== null) {
+    await step(emit, 'write', describe, () => writeDisk(imagePath, container, diskBytes, parts));
+    return;
+  }
+  const rawDisk = path.join(workDir, 'disk.raw');
+  await step(emit, 'write', `writing the ${formatBytes(diskBytes)} disk`, () => writeDisk(rawDisk, 'raw', diskBytes, parts));
+  await step(emit, 'convert', describe, () =>
+    convertImage({
+      input: rawDisk,
+      output: imagePath,
+      format: options.format,
+      compression,
+      pin: options.deterministic ? { seed: `${options.rootGPUID}:${options.name}`, unixTime: DETERMINISTIC_EPOCH } : null,
+      onProgress: (percent) => emit({ type: 'progress', step: 'convert', done: Math.round(percent), total: 100 }),
+    }),
+  );
 }
 
 function describeTable(plan: ImagePlan): string {

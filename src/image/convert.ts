@@ -1,7 +1,6 @@
 /**
- * The one full write of the image: `qemu-img convert` reads the pieces (table head,
- * partition files, zero gaps, table tail) in order as one concatenated raw disk and
- * writes the output format directly. Then VDI/VHD identities are pinned.
+ * The formats nixdisk does not write itself (qcow2-compressed, vdi, vpc, …): `qemu-img
+ * convert` turns the raw disk nixdisk wrote into them. Then VDI/VHD identities are pinned.
  */
 import { open } from 'node:fs/promises';
 import { qemuFormat } from '../options.js';
@@ -11,7 +10,8 @@ import { pinVdiHeader, pinVhdFooter, VHD_FOOTER_SIZE } from './format-identity.j
 export type Compression = 'zlib' | 'zstd';
 
 export interface ConvertRequest {
-  inputs: string[];
+  /** The raw disk. */
+  input: string;
   output: string;
   format: string;
   compression: Compression;
@@ -20,12 +20,12 @@ export interface ConvertRequest {
   onProgress?: (percent: number) => void;
 }
 
-export function qemuImgConvertArgs(request: Pick<ConvertRequest, 'inputs' | 'output' | 'format' | 'compression'>): string[] {
+export function qemuImgConvertArgs(request: Pick<ConvertRequest, 'input' | 'output' | 'format' | 'compression'>): string[] {
   const format = qemuFormat(request.format);
   // `-t unsafe`: no fdatasync of the whole output at the end, which cost 0.6-1.2 s for a
   // 1 GB qcow2 here. nixdisk leaves writing back to the kernel for every format, as for
   // the raw images it writes itself (and as cp or tar do).
-  const args = ['convert', '-p', '-t', 'unsafe', '-f', 'raw', ...request.inputs, '-O', format];
+  const args = ['convert', '-p', '-t', 'unsafe', '-f', 'raw', request.input, '-O', format];
   // Without force_size qemu rounds a VHD up to a CHS geometry, which moves the disk's end
   // away from the backup GPT; nixdisk's disks are whole MiB, which VHD readers take as is.
   if (format === 'vpc') args.push('-o', 'force_size=on');

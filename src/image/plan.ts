@@ -56,7 +56,7 @@ export interface ImagePlan {
   imageFileName: string;
 }
 
-/** One byte range of the image, in order; the assembler gives qemu-img one input per piece. */
+/** One byte range of the image, in order; the disk writer puts each piece's bytes (if any) at its place. */
 export interface ImagePiece {
   /**
    * head: sector 0 up to the first partition (MBR, or protective MBR + primary GPT, then

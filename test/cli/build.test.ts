@@ -67,7 +67,7 @@ describe('nixdisk build --json', () => {
     const events = jsonLines(run.stderr);
     const started = events.filter((e) => e.type === 'step').map((e) => e.step);
     // ext4 reads the store paths in place: no staging step.
-    expect(started).toEqual(['evaluate', 'realise', 'closure', 'populate', 'assemble', 'convert']);
+    expect(started).toEqual(['evaluate', 'realise', 'closure', 'populate', 'assemble', 'write']);
     expect(events.filter((e) => e.type === 'step-done').map((e) => e.step)).toEqual(started);
     for (const event of events.filter((e) => e.type === 'step-done')) expect(event.seconds).toBeTypeOf('number');
     const done = events.at(-1)!;

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -21,14 +21,14 @@ describe('derivedUuidBytes', () => {
 
 describe('qemuImgConvertArgs', () => {
   it.each([
-    ['raw', 'zlib', ['convert', '-p', '-t', 'unsafe', '-f', 'raw', 'a', 'b', '-O', 'raw', 'out']],
-    ['qcow2', 'zlib', ['convert', '-p', '-t', 'unsafe', '-f', 'raw', 'a', 'b', '-O', 'qcow2', 'out']],
-    ['qcow2-compressed', 'zlib', ['convert', '-p', '-t', 'unsafe', '-f', 'raw', 'a', 'b', '-O', 'qcow2', '-c', 'out']],
-    ['qcow2-compressed', 'zstd', ['convert', '-p', '-t', 'unsafe', '-f', 'raw', 'a', 'b', '-O', 'qcow2', '-c', '-o', 'compression_type=zstd', 'out']],
-    ['vpc', 'zlib', ['convert', '-p', '-t', 'unsafe', '-f', 'raw', 'a', 'b', '-O', 'vpc', '-o', 'force_size=on', 'out']],
-    ['vdi', 'zstd', ['convert', '-p', '-t', 'unsafe', '-f', 'raw', 'a', 'b', '-O', 'vdi', 'out']],
+    ['raw', 'zlib', ['convert', '-p', '-t', 'unsafe', '-f', 'raw', 'disk', '-O', 'raw', 'out']],
+    ['qcow2', 'zlib', ['convert', '-p', '-t', 'unsafe', '-f', 'raw', 'disk', '-O', 'qcow2', 'out']],
+    ['qcow2-compressed', 'zlib', ['convert', '-p', '-t', 'unsafe', '-f', 'raw', 'disk', '-O', 'qcow2', '-c', 'out']],
+    ['qcow2-compressed', 'zstd', ['convert', '-p', '-t', 'unsafe', '-f', 'raw', 'disk', '-O', 'qcow2', '-c', '-o', 'compression_type=zstd', 'out']],
+    ['vpc', 'zlib', ['convert', '-p', '-t', 'unsafe', '-f', 'raw', 'disk', '-O', 'vpc', '-o', 'force_size=on', 'out']],
+    ['vdi', 'zstd', ['convert', '-p', '-t', 'unsafe', '-f', 'raw', 'disk', '-O', 'vdi', 'out']],
   ] as const)('%s with %s', (format, compression, expected) => {
-    expect(qemuImgConvertArgs({ inputs: ['a', 'b'], output: 'out', format, compression })).toEqual(expected);
+    expect(qemuImgConvertArgs({ input: 'disk', output: 'out', format, compression })).toEqual(expected);
   });
 });
 
@@ -67,18 +67,19 @@ describe('convertImage with real qemu-img', () => {
   let dir: string;
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'nixdisk-convert-'));
-    await writeFile(path.join(dir, 'a.raw'), 'first piece');
-    await truncate(path.join(dir, 'a.raw'), 1024 * 1024);
-    await writeFile(path.join(dir, 'b.raw'), 'second piece');
-    await truncate(path.join(dir, 'b.raw'), 1024 * 1024);
+    const disk = await open(path.join(dir, 'disk.raw'), 'wx');
+    await disk.truncate(2 * 1024 * 1024);
+    await disk.write('first piece', 0);
+    await disk.write('second piece', 1024 * 1024);
+    await disk.close();
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
-  it.each(['vdi', 'vpc', 'qcow2'])('%s: the pieces in order, identical bytes on every run, qemu-img still reads it', async (format) => {
+  it.each(['vdi', 'vpc', 'qcow2'])('%s: the disk as written, identical bytes on every run, qemu-img still reads it', async (format) => {
     const outputs = [];
     for (const run of [1, 2]) {
       const output = path.join(dir, `out-${run}.${format}`);
-      await convertImage({ inputs: [path.join(dir, 'a.raw'), path.join(dir, 'b.raw')], output, format, compression: 'zlib', pin: { seed: 's', unixTime: 1 } });
+      await convertImage({ input: path.join(dir, 'disk.raw'), output, format, compression: 'zlib', pin: { seed: 's', unixTime: 1 } });
       outputs.push(output);
       if (run === 1) await new Promise((resolve) => setTimeout(resolve, 1100)); // qemu-img stamps seconds
     }

@@ -29,9 +29,10 @@ import {
 } from './common.js';
 import { contentBlocks, OutOfSpaceError } from './ext4/allocate.js';
 import { parseSuperblock, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE, type Superblock } from './ext4/geometry.js';
-import { layOutExt4, writeExt4, type Ext4Layout } from './ext4/populate.js';
+import { layOutExt4, mke2fsData, treeRanges, writeExt4, type Ext4Layout } from './ext4/populate.js';
 import { directoryEntrySize, directoryRoom, EXTENT_MAX_BLOCKS, extentTreeBlockCount } from './ext4/structures.js';
-import { FilesystemTooSmallError, type Filesystem, type FilesystemBuild } from './filesystem.js';
+import { FilesystemTooSmallError, type Filesystem, type FilesystemBuild, type PendingFilesystem } from './filesystem.js';
+import { identityMap, mergedRanges, type ByteRange } from '../disk/host-map.js';
 
 const BLOCK = 4096;
 /** nixpkgs' make-ext4-fs default, used when a deterministic build names no UUID. */
@@ -88,20 +89,45 @@ function validate(build: Omit<FilesystemBuild, 'sizeBytes' | 'output'>): void {
   if (build.deterministic) assertEpochInRange(build.epoch);
 }
 
-/** mke2fs formats, nixdisk fills; a tree that does not fit is a FilesystemTooSmallError like mke2fs' own refusal. */
-async function create(build: FilesystemBuild): Promise<void> {
+/** mke2fs formats, nixdisk plans; a tree that does not fit is a FilesystemTooSmallError like mke2fs' own refusal. */
+async function prepare(build: FilesystemBuild): Promise<PendingFilesystem> {
   validate(build);
   const tree = build.tree ?? (await scanTree(build.sourceDir, build.grafts));
-  await writingOutput(build, async () => {
+  return writingOutput(build, async () => {
     await createSparseFile(build.output, Math.floor(build.sizeBytes / BLOCK) * BLOCK);
     await mke2fs(build);
     try {
-      await writeExt4(build.output, await layOutExt4(build.output, tree, toolEnv(build)), epochOf(build));
+      return pending(await layOutExt4(build.output, tree, toolEnv(build)), epochOf(build));
     } catch (error) {
       if (error instanceof OutOfSpaceError) throw new FilesystemTooSmallError('ext4', build.sizeBytes, error.message);
       throw error;
     }
   });
+}
+
+function pending(layout: Ext4Layout, epoch: number | null): PendingFilesystem {
+  let fromMke2fs: Promise<ByteRange[]> | undefined;
+  const mke2fsBytes = () => (fromMke2fs ??= mke2fsData(layout));
+  return {
+    file: layout.image,
+    sizeBytes: layout.sizeBytes,
+    ranges: async () => mergedRanges([...(await mke2fsBytes()), ...treeRanges(layout)]),
+    fill: async (target) => writeExt4(layout, epoch, target, target.path === layout.image ? [] : await mke2fsBytes()),
+  };
+}
+
+async function fillInPlace(filesystem: PendingFilesystem): Promise<void> {
+  await filesystem.fill({ path: filesystem.file, map: identityMap(filesystem.sizeBytes) });
+}
+
+async function create(build: FilesystemBuild): Promise<void> {
+  const filesystem = await prepare(build);
+  try {
+    await fillInPlace(filesystem);
+  } catch (error) {
+    await rm(build.output, { force: true });
+    throw error;
+  }
 }
 
 function epochOf(build: Pick<FilesystemBuild, 'deterministic' | 'epoch'>): number | null {
@@ -242,35 +268,31 @@ const FITTING_STEPS = 4;
  * `spareBytes` free: probing at the allowed sizes themselves, the probe that fits is
  * the filesystem, so the tree is planned once and the size costs a mke2fs or two.
  */
-async function createFitting(
+async function prepareFitting(
   build: Omit<FilesystemBuild, 'sizeBytes'>,
   spareBytes: number,
   sizeFor: (neededBytes: number) => number,
   workDir: string,
-): Promise<number> {
+): Promise<PendingFilesystem> {
   validate(build);
   const tree = build.tree ?? (await scanTree(build.sourceDir, build.grafts));
   const demand = contiguousDemand(tree, BLOCK);
   const spareBlocks = Math.ceil(spareBytes / BLOCK);
   return writingOutput(build, async () => {
-    const fillIfFits = async (size: number): Promise<Probe> => {
-      const result = await probe(build, build.output, Math.floor(size / BLOCK), tree, demand, spareBlocks);
-      if (result.fits) await writeExt4(build.output, result.layout, epochOf(build));
-      return result;
-    };
+    const tryAt = (size: number) => probe(build, build.output, Math.floor(size / BLOCK), tree, demand, spareBlocks);
     // A size that lacks n blocks is not helped by fewer than n more, so no allowed size
     // below it plus n fits: stepping there never skips the smallest allowed size that does.
     let size = sizeFor((demand.blocks + spareBlocks) * BLOCK);
     for (let step = 0; step < FITTING_STEPS; step++) {
-      const result = await fillIfFits(size);
-      if (result.fits) return size;
+      const result = await tryAt(size);
+      if (result.fits) return pending(result.layout, epochOf(build));
       if (!result.exact) break;
       size = sizeFor((Math.floor(size / BLOCK) + result.lacking) * BLOCK);
     }
     size = sizeFor(await predictedSize({ ...build, tree }, workDir, spareBytes));
-    const result = await fillIfFits(size);
+    const result = await tryAt(size);
     if (!result.fits) throw new FilesystemTooSmallError('ext4', size, `the tree still lacks ${result.lacking} blocks at the predicted size`);
-    return size;
+    return pending(result.layout, epochOf(build));
   });
 }
 
@@ -324,7 +346,8 @@ export const ext4: Filesystem = {
     return predictedSize(build, workDir, spareBytes);
   },
   create,
-  createFitting,
+  prepare,
+  prepareFitting,
   createMinimal,
   check,
   extract,

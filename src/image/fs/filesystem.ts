@@ -1,3 +1,4 @@
+import type { ByteRange, MappedTarget } from '../disk/host-map.js';
 import type { TreeEntry } from './common.js';
 
 /**
@@ -56,13 +57,18 @@ export interface Filesystem {
    */
   createMinimal(build: Omit<FilesystemBuild, 'sizeBytes'>): Promise<number>;
   /**
-   * For diskSize = "auto": writes `build.output` at the smallest size `sizeFor` allows
-   * (it rounds a needed size up to what the disk layout would give the root partition)
-   * that holds the tree with `spareBytes` free, and resolves with that size. For a
-   * filesystem that can try a size without writing the tree; the others are measured
-   * with minimumSize, then created.
+   * For a filesystem nixdisk fills itself: `create` up to the filling, which the caller
+   * then does straight into the disk image (see PendingFilesystem).
    */
-  createFitting?(build: Omit<FilesystemBuild, 'sizeBytes'>, spareBytes: number, sizeFor: (neededBytes: number) => number, workDir: string): Promise<number>;
+  prepare?(build: FilesystemBuild): Promise<PendingFilesystem>;
+  /**
+   * For diskSize = "auto", with `prepare`: prepares `build.output` at the smallest size
+   * `sizeFor` allows (it rounds a needed size up to what the disk layout would give the
+   * root partition) that holds the tree with `spareBytes` free. For a filesystem that
+   * can try a size without writing the tree; the others are measured with minimumSize,
+   * then created.
+   */
+  prepareFitting?(build: Omit<FilesystemBuild, 'sizeBytes'>, spareBytes: number, sizeFor: (neededBytes: number) => number, workDir: string): Promise<PendingFilesystem>;
   /** Runs the fsType's checker read-only; resolves with its output, rejects when it finds problems. */
   check(file: string): Promise<string>;
   /**
@@ -71,6 +77,21 @@ export interface Filesystem {
    * userspace tool can read the fsType.
    */
   extract?(file: string, destDir: string): Promise<void>;
+}
+
+/**
+ * A filesystem formatted in `file` with its tree planned but not written. The caller
+ * fills it where the disk image needs it: a raw disk's partition, the clusters of a
+ * qcow2, or the formatted file itself; so an image is written once, not written as a
+ * filesystem file and then copied into the disk.
+ */
+export interface PendingFilesystem {
+  file: string;
+  sizeBytes: number;
+  /** Byte ranges, from the filesystem's start, that `fill` writes into a file other than `file`: all that is not zeros. */
+  ranges(): Promise<ByteRange[]>;
+  /** Writes the filesystem through `target`, whose map has the filesystem's first byte at guest offset 0; `target.path` may be `file`. */
+  fill(target: MappedTarget): Promise<void>;
 }
 
 export class FilesystemTooSmallError extends Error {

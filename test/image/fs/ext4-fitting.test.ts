@@ -1,5 +1,5 @@
 /**
- * ext4's createFitting (diskSize = "auto"): probing at the sizes the disk layout allows
+ * ext4's prepareFitting (diskSize = "auto"): probing at the sizes the disk layout allows
  * must land on the same size as measuring the minimum first and rounding it up, whether
  * blocks, inodes or mke2fs' own smallest size decide, with and without spare space.
  */
@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { identityMap } from '../../../src/image/disk/host-map.js';
 import { ext4 } from '../../../src/image/fs/ext4.js';
 
 const MiB = 1024 * 1024;
@@ -41,7 +42,7 @@ const TREES: Record<string, (dir: string) => Promise<void>> = {
 
 const build = { label: 'nix-store', uuid: 'f222513b-ded1-49fa-b591-20ce86a2fe7f', deterministic: true, epoch: 1 };
 
-describe('ext4 createFitting', () => {
+describe('ext4 prepareFitting', () => {
   let dir: string;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'nixdisk-ext4-fitting-'));
@@ -57,8 +58,10 @@ describe('ext4 createFitting', () => {
     const sourceDir = join(dir, tree);
     const sizeFor = SIZE_RULES[rule]!;
     const output = join(dir, `${tree}-${rule.replace(/\W+/g, '-')}-${spareBytes}.img`);
-    const size = await ext4.createFitting!({ sourceDir, ...build, output }, spareBytes, sizeFor, dir);
-    expect(size).toBe(sizeFor(await ext4.minimumSize({ sourceDir, ...build }, dir, spareBytes)));
+    const pending = await ext4.prepareFitting!({ sourceDir, ...build, output }, spareBytes, sizeFor, dir);
+    const size = sizeFor(await ext4.minimumSize({ sourceDir, ...build }, dir, spareBytes));
+    expect(pending.sizeBytes).toBe(Math.floor(size / BLOCK) * BLOCK);
+    await pending.fill({ path: output, map: identityMap(pending.sizeBytes) });
     await ext4.check(output);
     const { stdout } = await execa('dumpe2fs', ['-h', output], { env: { PATH: `${process.env.PATH}:/usr/sbin:/sbin` } });
     const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)$`, 'm').exec(stdout)![1]);

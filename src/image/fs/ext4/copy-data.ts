@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
+import { writeMapped, type MappedTarget } from '../../disk/host-map.js';
 import type { Extent } from './structures.js';
 
 export interface CopyJob {
@@ -37,16 +38,18 @@ const MAIN_THREAD_SLICE_BYTES = 64 << 20;
 type FileCalls = Pick<typeof fs, 'openSync' | 'closeSync' | 'readSync' | 'writeSync'>;
 
 /**
- * Claims batches from the shared counter `next` and copies their jobs into `image`,
- * synchronously, until none is left (returns false) or `budgetBytes` have been copied
- * (returns true). It runs on both threads: on the worker from source text (eval), so it
- * works the same from compiled JavaScript and from the TypeScript sources tests run;
- * hence the file calls come in as an argument and nothing else from outside the
- * function is used. `batchEnds[i]` is the index of the first job after batch i.
+ * Claims batches from the shared counter `next` and copies their jobs into the
+ * filesystem held by `target`, synchronously, until none is left (returns false) or
+ * `budgetBytes` have been copied (returns true). It runs on both threads: on the worker
+ * from source text (eval), so it works the same from compiled JavaScript and from the
+ * TypeScript sources tests run; hence the file calls and writeMapped come in as
+ * arguments and nothing else from outside the function is used. `batchEnds[i]` is the
+ * index of the first job after batch i.
  */
 function copyClaimedBatches(
   files: FileCalls,
-  image: string,
+  write: typeof writeMapped,
+  target: MappedTarget,
   blockSize: number,
   jobs: readonly CopyJob[],
   batchEnds: readonly number[],
@@ -54,7 +57,7 @@ function copyClaimedBatches(
   budgetBytes: number,
 ): boolean {
   const buffer = Buffer.allocUnsafe(1 << 20);
-  const out = files.openSync(image, 'r+');
+  const out = files.openSync(target.path, 'r+');
   let copiedHere = 0;
   try {
     while (copiedHere < budgetBytes) {
@@ -71,7 +74,7 @@ function copyClaimedBatches(
             for (let at = start; at < end; ) {
               const got = files.readSync(source, buffer, 0, Math.min(buffer.length, end - at), at);
               if (got === 0) throw new Error(`${job.source} is shorter than the ${job.size} bytes it had when the tree was scanned`);
-              files.writeSync(out, buffer, 0, got, extent.physical * blockSize + (at - start));
+              write(files, out, target.map, buffer, 0, got, extent.physical * blockSize + (at - start));
               at += got;
               copied += got;
             }
@@ -92,7 +95,7 @@ function copyClaimedBatches(
 
 const WORKER_SOURCE = `
 const { workerData: d } = require('node:worker_threads');
-(${copyClaimedBatches.toString()})(require('node:fs'), d.image, d.blockSize, d.jobs, d.batchEnds, d.next, Infinity);
+(${copyClaimedBatches.toString()})(require('node:fs'), (${writeMapped.toString()}), d.target, d.blockSize, d.jobs, d.batchEnds, d.next, Infinity);
 `;
 
 /** Consecutive jobs cut into batches of at least BATCH_BYTES; each entry is the end (exclusive) of one batch. */
@@ -109,13 +112,13 @@ export function batchEnds(jobs: readonly CopyJob[], batchBytes = BATCH_BYTES): n
   return ends;
 }
 
-/** Starts copying `jobs` into `image` on a worker thread (when there are two cores); the main thread joins in `finish`. */
-export function startFileCopy(image: string, blockSize: number, jobs: readonly CopyJob[], signal?: AbortSignal): FileCopy {
+/** Starts copying `jobs` into `target` on a worker thread (when there are two cores); the main thread joins in `finish`. */
+export function startFileCopy(target: MappedTarget, blockSize: number, jobs: readonly CopyJob[], signal?: AbortSignal): FileCopy {
   const ends = batchEnds(jobs);
   const next = new Int32Array(new SharedArrayBuffer(4));
   const worker =
     ends.length > 1 && availableParallelism() > 1
-      ? new Worker(WORKER_SOURCE, { eval: true, workerData: { image, blockSize, jobs, batchEnds: ends, next } })
+      ? new Worker(WORKER_SOURCE, { eval: true, workerData: { target, blockSize, jobs, batchEnds: ends, next } })
       : null;
   const workerDone = worker ? finished(worker, signal) : Promise.resolve();
   // Observed here so that a worker failing while the main thread is busy is not an unhandled rejection; finish rethrows it.
@@ -124,7 +127,7 @@ export function startFileCopy(image: string, blockSize: number, jobs: readonly C
     async finish() {
       try {
         signal?.throwIfAborted();
-        while (copyClaimedBatches(fs, image, blockSize, jobs, ends, next, MAIN_THREAD_SLICE_BYTES)) {
+        while (copyClaimedBatches(fs, writeMapped, target, blockSize, jobs, ends, next, MAIN_THREAD_SLICE_BYTES)) {
           await nextTurn();
           signal?.throwIfAborted();
         }

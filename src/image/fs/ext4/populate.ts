@@ -12,6 +12,8 @@
  */
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { currentCancelSignal, runTool } from '../../../tools.js';
+import { identityMap, mergedRanges, writeMapped, type ByteRange, type HostMap, type MappedTarget } from '../../disk/host-map.js';
+import { copyRanges, nonzeroRanges, storedRanges } from '../../disk/sparse-copy.js';
 import type { TreeEntry } from '../common.js';
 import { planPopulation, ROOT_INODE, FAST_SYMLINK_MAX, type ExistingRoot, type FreeSpace, type PlannedInode, type Population, type Runs } from './allocate.js';
 import { startFileCopy, type CopyJob, type FileCopy } from './copy-data.js';
@@ -57,15 +59,20 @@ export function freeSpaceFromDumpe2fs(output: string): FreeSpace {
   return { blocks: runs('blocks'), inodes: runs('inodes') };
 }
 
+/** Reads what mke2fs wrote; writes, through a map, wherever the filesystem is going (which may be the same file). */
 class Image {
-  constructor(private readonly fd: number) {}
+  constructor(
+    private readonly fd: number,
+    private readonly target: { fd: number; map: HostMap } | null = null,
+  ) {}
   read(offset: number, length: number): Buffer {
     const bytes = Buffer.alloc(length);
     if (readSync(this.fd, bytes, 0, length, offset) !== length) throw new Error(`short read at ${offset} of the ext4 image`);
     return bytes;
   }
   write(offset: number, bytes: Buffer): void {
-    if (writeSync(this.fd, bytes, 0, bytes.length, offset) !== bytes.length) throw new Error(`short write at ${offset} of the ext4 image`);
+    if (this.target === null) throw new Error('internal: the ext4 image was opened for reading only');
+    writeMapped({ writeSync }, this.target.fd, this.target.map, bytes, 0, bytes.length, offset);
   }
 }
 
@@ -221,8 +228,7 @@ function groupBitmap(whole: Uint8Array, first: number, bits: number, available: 
   return { block, free, highestUsed };
 }
 
-function openFilesystem(fd: number): Filesystem & { superblockBytes: Buffer } {
-  const image = new Image(fd);
+function openFilesystem(image: Image): Filesystem & { superblockBytes: Buffer } {
   const superblockBytes = image.read(SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE);
   const superblock = parseSuperblock(superblockBytes);
   const tableOffset = (superblock.firstDataBlock + 1) * superblock.blockSize;
@@ -232,6 +238,9 @@ function openFilesystem(fd: number): Filesystem & { superblockBytes: Buffer } {
 
 /** Where a tree goes in one empty filesystem: planned against the free space mke2fs left there. */
 export interface Ext4Layout {
+  /** The file mke2fs formatted. */
+  image: string;
+  sizeBytes: number;
   free: FreeSpace;
   population: Population;
   /** The empty filesystem's free blocks, from its superblock. */
@@ -243,35 +252,112 @@ export interface Ext4Layout {
 export async function layOutExt4(image: string, tree: readonly TreeEntry[], env?: Record<string, string>): Promise<Ext4Layout> {
   const { stdout } = await runTool('dumpe2fs', [image], { env });
   const free = freeSpaceFromDumpe2fs(stdout);
+  return withFilesystem(image, null, (fs) => {
+    const { root, mode: rootMode } = existingRoot(fs);
+    const { blockSize, blocksCount, freeBlocks } = fs.superblock;
+    return { image, sizeBytes: blocksCount * blockSize, free, population: planPopulation(tree, free, root, blockSize), freeBlocks, rootMode };
+  });
+}
+
+function withFilesystem<T>(image: string, target: { fd: number; map: HostMap } | null, use: (fs: Filesystem & { superblockBytes: Buffer }) => T): T {
   const fd = openSync(image, 'r');
   try {
-    const fs = openFilesystem(fd);
-    const { root, mode: rootMode } = existingRoot(fs);
-    return { free, population: planPopulation(tree, free, root, fs.superblock.blockSize), freeBlocks: fs.superblock.freeBlocks, rootMode };
+    return use(openFilesystem(new Image(fd, target)));
   } finally {
     closeSync(fd);
   }
 }
 
-/** Writes a laid-out tree into the empty filesystem it was planned for; times are the epoch's, or the sources' when null. */
-export async function writeExt4(image: string, layout: Ext4Layout, epoch: number | null): Promise<void> {
-  const fd = openSync(image, 'r+');
-  let copy: FileCopy;
+/**
+ * What mke2fs wrote that is not zeros: the blocks in use in the empty filesystem that
+ * the file stores, read back (inode tables and journal that mke2fs left to lazy
+ * initialisation are holes, or zeros, and are left out). A target other than the
+ * formatted file needs these copied first.
+ */
+export async function mke2fsData(layout: Ext4Layout): Promise<ByteRange[]> {
+  const { blockSize } = readSuperblockOf(layout.image);
+  const inUse: [number, number][] = [];
+  let next = 0;
+  for (const [first, last] of layout.free.blocks) {
+    if (first > next) inUse.push([next * blockSize, first * blockSize]);
+    next = last + 1;
+  }
+  if (next * blockSize < layout.sizeBytes) inUse.push([next * blockSize, layout.sizeBytes]);
+  const stored = await storedRanges(layout.image, inUse);
+  const fd = openSync(layout.image, 'r');
   try {
-    const fs = openFilesystem(fd);
-    const { inodes } = layout.population;
-    // The data goes to blocks the plan fixed, so the copy need not wait for the metadata.
-    copy = startFileCopy(image, fs.superblock.blockSize, copyJobs(inodes), currentCancelSignal());
-    try {
-      writeMetadata(fs, inodes, layout.free, layout.rootMode, epoch);
-    } catch (error) {
-      await copy.cancel();
-      throw error;
-    }
+    return await nonzeroRanges(fd, stored);
   } finally {
     closeSync(fd);
   }
-  await copy.finish();
+}
+
+function readSuperblockOf(image: string): Superblock {
+  return withFilesystem(image, null, (fs) => fs.superblock);
+}
+
+/**
+ * Every byte range writeExt4 writes besides mke2fs' data: the planned inodes' slots,
+ * the bitmaps, superblock and descriptor copies, directory, symlink, extent-tree and
+ * data blocks. With mke2fsData, what a qcow2 holding the filesystem allocates.
+ */
+export function treeRanges(layout: Ext4Layout): ByteRange[] {
+  return withFilesystem(layout.image, null, (fs) => {
+    const { blockSize, inodeSize } = fs.superblock;
+    const ranges: ByteRange[] = [];
+    const blocks = (first: number, count: number) => ranges.push([first * blockSize, (first + count) * blockSize]);
+    for (const planned of layout.population.inodes) {
+      const at = inodeOffset(fs, planned.ino);
+      ranges.push([at, at + inodeSize]);
+      for (const extent of planned.extents) blocks(extent.physical, extent.length);
+      for (const block of planned.treeBlocks) blocks(block, 1);
+    }
+    for (const group of fs.groups) {
+      blocks(group.blockBitmap, 1);
+      blocks(group.inodeBitmap, 1);
+    }
+    for (const copy of superblockCopies(fs.superblock)) {
+      ranges.push([copy.superblockAt, copy.superblockAt + SUPERBLOCK_SIZE], [copy.tableAt, copy.tableAt + fs.descriptorTable.length]);
+    }
+    return mergedRanges(ranges);
+  });
+}
+
+/**
+ * Writes a laid-out tree into the empty filesystem it was planned for, through
+ * `target` (by default the formatted file itself); times are the epoch's, or the
+ * sources' when null. A target in another file gets `fromMke2fs` (mke2fsData) copied
+ * over first, which the tree's metadata then updates.
+ */
+export async function writeExt4(
+  layout: Ext4Layout,
+  epoch: number | null,
+  target: MappedTarget = { path: layout.image, map: identityMap(layout.sizeBytes) },
+  fromMke2fs: readonly ByteRange[] = [],
+): Promise<void> {
+  const targetFd = openSync(target.path, 'r+');
+  try {
+    const sourceFd = openSync(layout.image, 'r');
+    let copy: FileCopy;
+    try {
+      if (target.path !== layout.image) await copyRanges(sourceFd, fromMke2fs, targetFd, target.map);
+      const fs = openFilesystem(new Image(sourceFd, { fd: targetFd, map: target.map }));
+      const { inodes } = layout.population;
+      // The data goes to blocks the plan fixed, so the copy need not wait for the metadata.
+      copy = startFileCopy(target, fs.superblock.blockSize, copyJobs(inodes), currentCancelSignal());
+      try {
+        writeMetadata(fs, inodes, layout.free, layout.rootMode, epoch);
+      } catch (error) {
+        await copy.cancel();
+        throw error;
+      }
+    } finally {
+      closeSync(sourceFd);
+    }
+    await copy.finish();
+  } finally {
+    closeSync(targetFd);
+  }
 }
 
 /** The regular files with contents, in inode order (which is disk order). */
@@ -351,14 +437,23 @@ function writeMetadata(fs: Filesystem & { superblockBytes: Buffer }, inodes: rea
     freeBlocks: groups.reduce((sum, group) => sum + group.freeBlocks, 0),
     freeInodes: groups.reduce((sum, group) => sum + group.freeInodes, 0),
   };
-  for (let group = 0; group < superblock.groupCount; group++) {
-    if (!hasSuperblockBackup(group, superblock.sparseSuper)) continue;
-    const groupStart = (superblock.firstDataBlock + group * blocksPerGroup) * blockSize;
-    const superblockAt = group === 0 ? SUPERBLOCK_OFFSET : groupStart;
-    const current = group === 0 ? superblockBytes : image.read(superblockAt, SUPERBLOCK_SIZE);
+  for (const { superblockAt, tableAt } of superblockCopies(superblock)) {
+    const current = superblockAt === SUPERBLOCK_OFFSET ? superblockBytes : image.read(superblockAt, SUPERBLOCK_SIZE);
     image.write(superblockAt, updatedSuperblock(current, counts));
-    image.write(group === 0 ? (superblock.firstDataBlock + 1) * blockSize : groupStart + blockSize, table);
+    image.write(tableAt, table);
   }
+}
+
+/** Where the superblock and the group descriptor table are kept: group 0 and the sparse_super backups. */
+function superblockCopies(superblock: Superblock): { superblockAt: number; tableAt: number }[] {
+  const { blockSize, blocksPerGroup, firstDataBlock } = superblock;
+  const copies = [{ superblockAt: SUPERBLOCK_OFFSET, tableAt: (firstDataBlock + 1) * blockSize }];
+  for (let group = 1; group < superblock.groupCount; group++) {
+    if (!hasSuperblockBackup(group, superblock.sparseSuper)) continue;
+    const groupStart = (firstDataBlock + group * blocksPerGroup) * blockSize;
+    copies.push({ superblockAt: groupStart, tableAt: groupStart + blockSize });
+  }
+  return copies;
 }
 
 /** The inodes (ascending) cut into runs of consecutive numbers that do not cross a group. */

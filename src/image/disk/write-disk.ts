@@ -1,0 +1,87 @@
+/**
+ * Writes a disk image in one pass: every part (table bytes, boot partitions, the root
+ * filesystem) writes its own bytes at its own place in the output file, raw or qcow2,
+ * through a HostMap. Nothing is written twice, and nothing is read back but the small
+ * files the partition tools made.
+ */
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { identityMap, mergedRanges, windowOf, writeMapped, type ByteRange, type HostMap, type MappedTarget } from './host-map.js';
+import { createQcow2File, layOutQcow2 } from './qcow2.js';
+import { copyRanges, nonzeroRanges, storedRanges } from './sparse-copy.js';
+
+/** Bytes of the disk from `offsetBytes` on, for `sizeBytes`. */
+export interface DiskPart {
+  offsetBytes: number;
+  sizeBytes: number;
+  /** The byte ranges, from the part's start, that `writeTo` writes. */
+  ranges(): Promise<ByteRange[]>;
+  /** Writes the part through `target`, whose map has the part's first byte at guest offset 0. */
+  writeTo(target: MappedTarget): Promise<void>;
+}
+
+/** The file formats nixdisk writes itself; qemu-img converts a raw one into the others. */
+export type Container = 'raw' | 'qcow2';
+
+export async function writeDisk(output: string, container: Container, diskBytes: number, parts: readonly DiskPart[]): Promise<void> {
+  let map: HostMap;
+  if (container === 'raw') {
+    const handle = await open(output, 'wx');
+    await handle.truncate(diskBytes);
+    await handle.close();
+    map = identityMap(diskBytes);
+  } else {
+    const used: ByteRange[] = [];
+    for (const part of parts) used.push(...mergedRanges(await part.ranges(), part.offsetBytes));
+    const layout = layOutQcow2(diskBytes, used);
+    await createQcow2File(output, layout);
+    map = layout.map;
+  }
+  for (const part of parts) await part.writeTo({ path: output, map: windowOf(map, part.offsetBytes, part.sizeBytes) });
+}
+
+/** Bytes known in memory: a partition table. */
+export function bytesPart(offsetBytes: number, sizeBytes: number, bytes: Buffer): DiskPart {
+  if (bytes.length > sizeBytes) throw new Error(`internal: ${bytes.length} bytes do not fit a ${sizeBytes}-byte part of the disk`);
+  return {
+    offsetBytes,
+    sizeBytes,
+    ranges: async () => [[0, bytes.length]],
+    writeTo: async (target) => {
+      const fd = openSync(target.path, 'r+');
+      try {
+        writeMapped({ writeSync }, fd, target.map, bytes, 0, bytes.length, 0);
+      } finally {
+        closeSync(fd);
+      }
+    },
+  };
+}
+
+/** A complete file a tool made (a FAT boot partition, a filesystem nixdisk does not fill itself): its blocks that are not zeros. */
+export function filePart(offsetBytes: number, sizeBytes: number, file: string): DiskPart {
+  let data: Promise<ByteRange[]> | undefined;
+  const withFile = async <T>(use: (fd: number) => Promise<T>): Promise<T> => {
+    const fd = openSync(file, 'r');
+    try {
+      return await use(fd);
+    } finally {
+      closeSync(fd);
+    }
+  };
+  const ranges = () => (data ??= storedRanges(file, [[0, sizeBytes]]).then((stored) => withFile((fd) => nonzeroRanges(fd, stored))));
+  return {
+    offsetBytes,
+    sizeBytes,
+    ranges,
+    writeTo: async (target) => {
+      const found = await ranges();
+      const targetFd = openSync(target.path, 'r+');
+      try {
+        await withFile((fd) => copyRanges(fd, found, targetFd, target.map));
+      } finally {
+        closeSync(targetFd);
+      }
+    },
+  };
+}
