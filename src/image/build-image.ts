@@ -14,6 +14,7 @@ import type { ImageOptions } from '../options.js';
 import { formatBytes, MiB, SECTOR } from '../units.js';
 import { step, type EventSink } from '../events.js';
 import { convertImage, type Compression } from './convert.js';
+import { identityMap } from './disk/host-map.js';
 import { bytesPart, filePart, writeDisk, type Container, type DiskPart } from './disk/write-disk.js';
 import { FilesystemTooSmallError, type Filesystem, type FilesystemBuild, type PendingFilesystem } from './fs/filesystem.js';
 import { filesystemFor } from './fs/index.js';
@@ -101,7 +102,7 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
     signal?.throwIfAborted();
 
     const imagePath = path.join(output.tempDir, plan.imageFileName);
-    await writeImageFile(plan, parts, pending === null ? fsBuild.output : null, imagePath, workDir, request.compression, emit);
+    await writeImageFile(plan, parts, { file: fsBuild.output, pending }, imagePath, workDir, request.compression, emit);
 
     const finalImagePath = path.join(output.finalDir, plan.imageFileName);
     await mkdir(path.join(output.tempDir, 'nix-support'));
@@ -248,14 +249,14 @@ function containerOf(format: string): Container | null {
 }
 
 /**
- * The image file. A raw image without a partition table whose filesystem a tool wrote
- * whole is that file: renamed into place, not copied. Otherwise the disk is written
- * once, in the output format or as raw for qemu-img to convert.
+ * The image file. A raw image without a partition table is its root filesystem's file,
+ * filled where mke2fs formatted it and renamed into place, not copied. Otherwise the
+ * disk is written once, in the output format or as raw for qemu-img to convert.
  */
 async function writeImageFile(
   plan: ImagePlan,
   parts: readonly DiskPart[],
-  wholeRootFile: string | null,
+  root: { file: string; pending: PendingFilesystem | null },
   imagePath: string,
   workDir: string,
   compression: Compression,
@@ -265,8 +266,10 @@ async function writeImageFile(
   const diskBytes = plan.totalSectors * SECTOR;
   const describe = `writing ${plan.imageFileName} (${formatBytes(diskBytes)})`;
   const container = containerOf(options.format);
-  if (container === 'raw' && wholeRootFile !== null && plan.table.kind === 'none') {
-    const renamed = await rename(wholeRootFile, imagePath).then(
+  if (container === 'raw' && plan.table.kind === 'none') {
+    const { pending } = root;
+    if (pending) await step(emit, 'write', describe, () => pending.fill({ path: pending.file, map: identityMap(pending.sizeBytes) }));
+    const renamed = await rename(root.file, imagePath).then(
       () => true,
       (error: NodeJS.ErrnoException) => {
         if (error.code === 'EXDEV') return false;
@@ -274,6 +277,8 @@ async function writeImageFile(
       },
     );
     if (renamed) return;
+    // On another filesystem than the work folder: copied after all.
+    parts = [filePart(0, diskBytes, root.file)];
   }
   if (container !== null) {
     await step(emit, 'write', describe, () => writeDisk(imagePath, container, diskBytes, parts));

@@ -29,8 +29,8 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function build(file: string, outDir: string) {
-  return buildFromFile({ file, args: [], argstrs: [], includes: [], outDir, compression: 'zlib', workRoot: dir, emit: () => {} });
+async function build(file: string, outDir: string, workRoot = dir) {
+  return buildFromFile({ file, args: [], argstrs: [], includes: [], outDir, compression: 'zlib', workRoot, emit: () => {} });
 }
 
 /** Judges one built image with the real tools; returns its sha256. */
@@ -89,6 +89,27 @@ describe.each(PARTITION_TABLE_TYPES.map((layout) => [layout]))('layout %s', (lay
     const second = await build(file, path.join(caseDir, 'elsewhere', 'out-b'));
     expect(await sha256(second.imagePath)).toBe(firstHash);
     expect((await readdir(dir)).filter((name) => name.startsWith('nixdisk-build-'))).toEqual([]);
+    await rm(caseDir, { recursive: true, force: true });
+  });
+});
+
+describe('a work folder on another filesystem than the output (tmpfs: no rename, no FIEMAP)', () => {
+  let shm: string;
+  beforeAll(async () => {
+    shm = await mkdtemp('/dev/shm/nixdisk-matrix-');
+  });
+  afterAll(() => rm(shm, { recursive: true, force: true }));
+
+  it.each([
+    ['none', 'raw'],
+    ['efi', 'qcow2'],
+  ] as const)('%s, %s: the same bytes as built beside the output', async (layout, format) => {
+    const caseDir = await mkdtemp(path.join(dir, `elsewhere-${layout}-${format}-`));
+    const file = await writeCall(caseDir, 'image', { partitionTableType: nixString(layout), format: nixString(format), postVM: nixString(POSTVM) });
+    const beside = await build(file, path.join(caseDir, 'out-beside'));
+    const apart = await build(file, path.join(caseDir, 'out-apart'), shm);
+    expect(await judge(apart.outDir, layout, format, caseDir)).toBe(await sha256(beside.imagePath));
+    expect(await readdir(shm)).toEqual([]);
     await rm(caseDir, { recursive: true, force: true });
   });
 });
