@@ -116,14 +116,10 @@ function pending(layout: Ext4Layout, epoch: number | null): PendingFilesystem {
   };
 }
 
-async function fillInPlace(filesystem: PendingFilesystem): Promise<void> {
-  await filesystem.fill({ path: filesystem.file, map: identityMap(filesystem.sizeBytes) });
-}
-
 async function create(build: FilesystemBuild): Promise<void> {
   const filesystem = await prepare(build);
   try {
-    await fillInPlace(filesystem);
+    await filesystem.fill({ path: filesystem.file, map: identityMap(filesystem.sizeBytes) });
   } catch (error) {
     await rm(build.output, { force: true });
     throw error;

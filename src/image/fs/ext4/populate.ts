@@ -241,6 +241,7 @@ export interface Ext4Layout {
   /** The file mke2fs formatted. */
   image: string;
   sizeBytes: number;
+  blockSize: number;
   free: FreeSpace;
   population: Population;
   /** The empty filesystem's free blocks, from its superblock. */
@@ -255,7 +256,7 @@ export async function layOutExt4(image: string, tree: readonly TreeEntry[], env?
   return withFilesystem(image, null, (fs) => {
     const { root, mode: rootMode } = existingRoot(fs);
     const { blockSize, blocksCount, freeBlocks } = fs.superblock;
-    return { image, sizeBytes: blocksCount * blockSize, free, population: planPopulation(tree, free, root, blockSize), freeBlocks, rootMode };
+    return { image, sizeBytes: blocksCount * blockSize, blockSize, free, population: planPopulation(tree, free, root, blockSize), freeBlocks, rootMode };
   });
 }
 
@@ -275,7 +276,7 @@ function withFilesystem<T>(image: string, target: { fd: number; map: HostMap } |
  * formatted file needs these copied first.
  */
 export async function mke2fsData(layout: Ext4Layout): Promise<ByteRange[]> {
-  const { blockSize } = readSuperblockOf(layout.image);
+  const { blockSize } = layout;
   const inUse: [number, number][] = [];
   let next = 0;
   for (const [first, last] of layout.free.blocks) {
@@ -290,10 +291,6 @@ export async function mke2fsData(layout: Ext4Layout): Promise<ByteRange[]> {
   } finally {
     closeSync(fd);
   }
-}
-
-function readSuperblockOf(image: string): Superblock {
-  return withFilesystem(image, null, (fs) => fs.superblock);
 }
 
 /**
