@@ -519,7 +519,10 @@ interface Step {
 /**
  * Runs every step once per round, round after round, rather than one step N times in a
  * row: whatever drifts during the benchmark (other load, the disk's write budget) then
- * touches every step alike instead of whichever happened to run last.
+ * touches every step alike instead of whichever happened to run last. Every other round
+ * runs the steps backwards: the step right after the naive pipeline's gigabytes of
+ * writes ran up to 1.4 s slower here while the kernel still reclaimed their memory, and
+ * should not always be the same one.
  */
 async function measureAll(closure: ClosureFacts, scratch: string, stageScratch: string, haveGnuTime: boolean): Promise<Measured[]> {
   const step = (name: string, group: Measured['group'], variant: Variant | undefined, once: Step['once'], leftovers: string[]): Step => ({
@@ -551,7 +554,7 @@ async function measureAll(closure: ClosureFacts, scratch: string, stageScratch: 
 
   for (let round = 1; round <= RUNS; round++) {
     console.log(`round ${round} of ${RUNS}:`);
-    for (const { measured, once, leftovers } of steps) {
+    for (const { measured, once, leftovers } of round % 2 === 1 ? steps : [...steps].reverse()) {
       try {
         const result = await once();
         measured.seconds.push(result.seconds);
