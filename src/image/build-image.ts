@@ -249,9 +249,8 @@ function containerOf(format: string): Container | null {
 }
 
 /**
- * The image file. A raw image without a partition table is its root filesystem's file,
- * filled where mke2fs formatted it and renamed into place, not copied. Otherwise the
- * disk is written once, in the output format or as raw for qemu-img to convert.
+ * The image file: the disk written once, in the output format or as raw for qemu-img to
+ * convert; or, for a raw image without a partition table, the root filesystem's file.
  */
 async function writeImageFile(
   plan: ImagePlan,
@@ -267,18 +266,8 @@ async function writeImageFile(
   const describe = `writing ${plan.imageFileName} (${formatBytes(diskBytes)})`;
   const container = containerOf(options.format);
   if (container === 'raw' && plan.table.kind === 'none') {
-    const { pending } = root;
-    if (pending) await step(emit, 'write', describe, () => pending.fill({ path: pending.file, map: identityMap(pending.sizeBytes) }));
-    const renamed = await rename(root.file, imagePath).then(
-      () => true,
-      (error: NodeJS.ErrnoException) => {
-        if (error.code === 'EXDEV') return false;
-        throw error;
-      },
-    );
-    if (renamed) return;
-    // On another filesystem than the work folder: copied after all.
-    parts = [filePart(0, diskBytes, root.file)];
+    await step(emit, 'write', describe, () => writeFilesystemAsImage(root, imagePath, diskBytes));
+    return;
   }
   if (container !== null) {
     await step(emit, 'write', describe, () => writeDisk(imagePath, container, diskBytes, parts));
@@ -296,6 +285,21 @@ async function writeImageFile(
       onProgress: (percent) => emit({ type: 'progress', step: 'convert', done: Math.round(percent), total: 100 }),
     }),
   );
+}
+
+/**
+ * A raw image without a partition table is its root filesystem's file: filled where it
+ * was formatted and renamed into place, or copied when the output is on another filesystem.
+ */
+async function writeFilesystemAsImage(root: { file: string; pending: PendingFilesystem | null }, imagePath: string, diskBytes: number): Promise<void> {
+  const { pending } = root;
+  if (pending) await pending.fill({ path: pending.file, map: identityMap(pending.sizeBytes) });
+  try {
+    await rename(root.file, imagePath);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+    await writeDisk(imagePath, 'raw', diskBytes, [filePart(0, diskBytes, root.file)]);
+  }
 }
 
 function describeTable(plan: ImagePlan): string {
