@@ -4,7 +4,7 @@
  * blocks that are not all zeros, so a qcow2 allocates no cluster for what reads as zeros
  * anyway, as `qemu-img convert` would not.
  */
-import { readSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { runTool, ToolFailedError } from '../../tools.js';
 import { intersectRanges, mergedRanges, writeMapped, type ByteRange, type HostMap } from './host-map.js';
@@ -27,6 +27,17 @@ export async function storedRanges(file: string, ranges: readonly ByteRange[]): 
     throw error;
   }
   return intersectRanges(mergedRanges(ranges), filefragExtents(stdout));
+}
+
+/** The parts of `ranges` of `file` that hold anything but zeros: what it stores, scanned. */
+export async function dataRanges(file: string, ranges: readonly ByteRange[]): Promise<ByteRange[]> {
+  const stored = await storedRanges(file, ranges);
+  const fd = openSync(file, 'r');
+  try {
+    return await nonzeroRanges(fd, stored);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** The byte ranges in `filefrag -e -b512` output; pure. */

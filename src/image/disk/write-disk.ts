@@ -5,10 +5,10 @@
  * files the partition tools made.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { createSparseFile } from '../fs/common.js';
 import { identityMap, mergedRanges, windowOf, writeMapped, type ByteRange, type HostMap, type MappedTarget } from './host-map.js';
 import { createQcow2File, layOutQcow2 } from './qcow2.js';
-import { copyRanges, nonzeroRanges, storedRanges } from './sparse-copy.js';
+import { copyRanges, dataRanges } from './sparse-copy.js';
 
 /** Bytes of the disk from `offsetBytes` on, for `sizeBytes`. */
 export interface DiskPart {
@@ -26,9 +26,7 @@ export type Container = 'raw' | 'qcow2';
 export async function writeDisk(output: string, container: Container, diskBytes: number, parts: readonly DiskPart[]): Promise<void> {
   let map: HostMap;
   if (container === 'raw') {
-    const handle = await open(output, 'wx');
-    await handle.truncate(diskBytes);
-    await handle.close();
+    await createSparseFile(output, diskBytes);
     map = identityMap(diskBytes);
   } else {
     const used: ByteRange[] = [];
@@ -61,26 +59,20 @@ export function bytesPart(offsetBytes: number, sizeBytes: number, bytes: Buffer)
 /** A complete file a tool made (a FAT boot partition, a filesystem nixdisk does not fill itself): its blocks that are not zeros. */
 export function filePart(offsetBytes: number, sizeBytes: number, file: string): DiskPart {
   let data: Promise<ByteRange[]> | undefined;
-  const withFile = async <T>(use: (fd: number) => Promise<T>): Promise<T> => {
-    const fd = openSync(file, 'r');
-    try {
-      return await use(fd);
-    } finally {
-      closeSync(fd);
-    }
-  };
-  const ranges = () => (data ??= storedRanges(file, [[0, sizeBytes]]).then((stored) => withFile((fd) => nonzeroRanges(fd, stored))));
+  const ranges = () => (data ??= dataRanges(file, [[0, sizeBytes]]));
   return {
     offsetBytes,
     sizeBytes,
     ranges,
     writeTo: async (target) => {
       const found = await ranges();
+      const fd = openSync(file, 'r');
       const targetFd = openSync(target.path, 'r+');
       try {
-        await withFile((fd) => copyRanges(fd, found, targetFd, target.map));
+        await copyRanges(fd, found, targetFd, target.map);
       } finally {
         closeSync(targetFd);
+        closeSync(fd);
       }
     },
   };

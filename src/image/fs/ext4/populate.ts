@@ -12,8 +12,8 @@
  */
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { currentCancelSignal, runTool } from '../../../tools.js';
-import { identityMap, mergedRanges, writeMapped, type ByteRange, type HostMap, type MappedTarget } from '../../disk/host-map.js';
-import { copyRanges, nonzeroRanges, storedRanges } from '../../disk/sparse-copy.js';
+import { mergedRanges, writeMapped, type ByteRange, type HostMap, type MappedTarget } from '../../disk/host-map.js';
+import { copyRanges, dataRanges } from '../../disk/sparse-copy.js';
 import type { TreeEntry } from '../common.js';
 import { planPopulation, ROOT_INODE, FAST_SYMLINK_MAX, type ExistingRoot, type FreeSpace, type PlannedInode, type Population, type Runs } from './allocate.js';
 import { startFileCopy, type CopyJob, type FileCopy } from './copy-data.js';
@@ -253,17 +253,18 @@ export interface Ext4Layout {
 export async function layOutExt4(image: string, tree: readonly TreeEntry[], env?: Record<string, string>): Promise<Ext4Layout> {
   const { stdout } = await runTool('dumpe2fs', [image], { env });
   const free = freeSpaceFromDumpe2fs(stdout);
-  return withFilesystem(image, null, (fs) => {
+  return withFilesystem(image, (fs) => {
     const { root, mode: rootMode } = existingRoot(fs);
     const { blockSize, blocksCount, freeBlocks } = fs.superblock;
     return { image, sizeBytes: blocksCount * blockSize, blockSize, free, population: planPopulation(tree, free, root, blockSize), freeBlocks, rootMode };
   });
 }
 
-function withFilesystem<T>(image: string, target: { fd: number; map: HostMap } | null, use: (fs: Filesystem & { superblockBytes: Buffer }) => T): T {
+/** The formatted file opened for reading. */
+function withFilesystem<T>(image: string, use: (fs: Filesystem & { superblockBytes: Buffer }) => T): T {
   const fd = openSync(image, 'r');
   try {
-    return use(openFilesystem(new Image(fd, target)));
+    return use(openFilesystem(new Image(fd)));
   } finally {
     closeSync(fd);
   }
@@ -284,13 +285,7 @@ export async function mke2fsData(layout: Ext4Layout): Promise<ByteRange[]> {
     next = last + 1;
   }
   if (next * blockSize < layout.sizeBytes) inUse.push([next * blockSize, layout.sizeBytes]);
-  const stored = await storedRanges(layout.image, inUse);
-  const fd = openSync(layout.image, 'r');
-  try {
-    return await nonzeroRanges(fd, stored);
-  } finally {
-    closeSync(fd);
-  }
+  return dataRanges(layout.image, inUse);
 }
 
 /**
@@ -299,7 +294,7 @@ export async function mke2fsData(layout: Ext4Layout): Promise<ByteRange[]> {
  * data blocks. With mke2fsData, what a qcow2 holding the filesystem allocates.
  */
 export function treeRanges(layout: Ext4Layout): ByteRange[] {
-  return withFilesystem(layout.image, null, (fs) => {
+  return withFilesystem(layout.image, (fs) => {
     const { blockSize, inodeSize } = fs.superblock;
     const ranges: ByteRange[] = [];
     const blocks = (first: number, count: number) => ranges.push([first * blockSize, (first + count) * blockSize]);
@@ -322,16 +317,11 @@ export function treeRanges(layout: Ext4Layout): ByteRange[] {
 
 /**
  * Writes a laid-out tree into the empty filesystem it was planned for, through
- * `target` (by default the formatted file itself); times are the epoch's, or the
- * sources' when null. A target in another file gets `fromMke2fs` (mke2fsData) copied
- * over first, which the tree's metadata then updates.
+ * `target` (the formatted file itself, or a disk image holding it); times are the
+ * epoch's, or the sources' when null. A target in another file gets `fromMke2fs`
+ * (mke2fsData) copied over first, which the tree's metadata then updates.
  */
-export async function writeExt4(
-  layout: Ext4Layout,
-  epoch: number | null,
-  target: MappedTarget = { path: layout.image, map: identityMap(layout.sizeBytes) },
-  fromMke2fs: readonly ByteRange[] = [],
-): Promise<void> {
+export async function writeExt4(layout: Ext4Layout, epoch: number | null, target: MappedTarget, fromMke2fs: readonly ByteRange[]): Promise<void> {
   const targetFd = openSync(target.path, 'r+');
   try {
     const sourceFd = openSync(layout.image, 'r');
