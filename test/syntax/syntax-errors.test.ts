@@ -16,6 +16,13 @@ describe('syntaxErrors', () => {
   const cases: [string, string, string[]][] = [
     ['valid file', '{ a = 1; b = [ 1 2 ]; }', []],
     ['empty file', '', []],
+    ['trailing comma in formals', '{\n  pkgs,\n  lib,\n}: pkgs', []],
+    ['trailing comma after a string default, with @', 'args@{ a ? "x, y", /* c */ }: a', []],
+    ['trailing comma after a default set, then @', '{ a ? { b = 1; }, }@args: a', []],
+    ['comma after ...', '{ a, ..., }: a', ['unexpected `,` @ 1:9']],
+    ['two trailing commas', '{ a,, }: a', ['unexpected `,` @ 1:4']],
+    ['a lone comma', '{ , }: 1', ['unexpected `,` @ 1:3']],
+    ['trailing comma kept, a later error still placed right', '{ a, }: { b = 1 ; c = 2 }', ['missing `;` @ 1:24']],
     ['missing semicolon', '{ a = 1 ; b = 2 }', ['missing `;` @ 1:16']],
     ['stray closing brace', '{ a = 1; } }', ['unexpected `}` @ 1:12']],
     ['two bindings run together', '{ a = 1 b = 2; }', ['unexpected `=`: missing `;` before `b`? @ 1:11']],
