@@ -24,6 +24,8 @@ export interface ArgumentSpec {
   versions?: string;
   /** Only current nixpkgs (late 2024 on) knows this argument; older versions reject the call. */
   newerOnly?: boolean;
+  /** Only nixpkgs' build VM reads it; nixdisk has no VM, so it changes nothing here. */
+  vmOnly?: boolean;
 }
 
 export interface ResolvedArgument {
@@ -144,6 +146,7 @@ export const ARGUMENTS: readonly ArgumentSpec[] = [
     required: false,
     defaultValue: (_, at) => dyn('defaults to OVMF.firmware, a store path known only to Nix', at),
     doc: 'The UEFI firmware image the build VM boots with (nixdisk runs no VM).',
+    vmOnly: true,
   },
   {
     name: 'efiVariables',
@@ -193,11 +196,13 @@ export const ARGUMENTS: readonly ArgumentSpec[] = [
   },
   {
     name: 'memSize',
-    kinds: ['int'],
-    typeText: 'an integer (MiB)',
+    // nixpkgs only interpolates it into qemu's options, so a string of digits works as well.
+    kinds: ['int', 'string'],
+    typeText: 'a number of MiB',
     required: false,
     defaultValue: (_, at) => int(1024, at),
     doc: 'Memory of the build VM in MiB (nixdisk runs no VM).',
+    vmOnly: true,
   },
   {
     name: 'onlyNixStore',

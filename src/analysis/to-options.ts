@@ -52,6 +52,14 @@ function diskSize(args: ResolvedArguments): 'auto' | number {
   throw new OptionError('diskSize', `must be "auto" or a positive number of MiB, not ${describeKind(v)}`);
 }
 
+/** An integer, or the string of digits nixpkgs interpolates just the same. */
+function memSize(args: ResolvedArguments): number {
+  const v = value(args, 'memSize');
+  if (v.kind === 'int') return v.value;
+  if (v.kind === 'string' && /^\d+$/.test(v.value)) return Number(v.value);
+  throw wrong('memSize', v);
+}
+
 function partitionTableType(args: ResolvedArguments): PartitionTableType {
   const text = string(args, 'partitionTableType');
   if ((PARTITION_TABLE_TYPES as readonly string[]).includes(text)) return text as PartitionTableType;
@@ -103,8 +111,6 @@ export function toImageOptions(args: ResolvedArguments): ImageOptions {
   const touchEFIVars = bool(args, 'touchEFIVars');
   const optionalPath = (name: string, needed: boolean): string | null =>
     !needed && args.get(name)?.value.kind === 'dynamic' ? null : nullableString(args, name);
-  const memSize = value(args, 'memSize');
-  if (memSize.kind !== 'int') throw wrong('memSize', memSize);
   return {
     name: string(args, 'name'),
     baseName: string(args, 'baseName'),
@@ -125,7 +131,7 @@ export function toImageOptions(args: ResolvedArguments): ImageOptions {
     contents: contents(args),
     additionalPaths: additionalPaths(args),
     postVM: string(args, 'postVM'),
-    memSize: memSize.value,
+    memSize: memSize(args),
     configFile: nullableString(args, 'configFile'),
     efiFirmware: optionalPath('efiFirmware', false),
     efiVariables: optionalPath('efiVariables', touchEFIVars),

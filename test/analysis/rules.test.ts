@@ -1,4 +1,11 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { OTHER_QEMU_IMG_FORMATS } from '../../src/analysis/rules/values.js';
+import { KNOWN_FORMATS, qemuFormat } from '../../src/options.js';
 import { analyzeFile } from '../../src/analysis/analyze.js';
 import { RULES } from '../../src/analysis/rules/index.js';
 import type { Diagnostic } from '../../src/analysis/diagnostic.js';
@@ -35,7 +42,7 @@ const CASES: { code: string; fails: string; passes: string; severity: Diagnostic
   { code: 'invalid-size', fails: 'additionalSpace = "1024MB";', passes: 'additionalSpace = "1024M";', severity: 'error' },
   { code: 'size-without-unit', fails: 'additionalSpace = "512";', passes: 'additionalSpace = "0";', severity: 'warning' },
   { code: 'invalid-disk-size', fails: 'diskSize = "4G";', passes: 'diskSize = "4096";', severity: 'error' },
-  { code: 'unknown-format', fails: 'format = "qcow3";', passes: 'format = "qcow2-compressed";', severity: 'warning' },
+  { code: 'unknown-format', fails: 'format = "qcow3";', passes: 'format = "qcow2-compressed";', severity: 'error' },
   { code: 'unsupported-fstype', fails: 'fsType = "ext3"; partitionTableType = "none";', passes: 'fsType = "btrfs"; partitionTableType = "none";', severity: 'error' },
   { code: 'label-too-long', fails: 'label = "abcdefghijklmnopq";', passes: 'label = "abcdefghijklmnop";', severity: 'error' },
   { code: 'invalid-uuid', fails: 'rootGPUID = "F222513B-DED1-49FA-B591";', passes: 'rootGPUID = "00000000-DED1-49FA-B591-20CE86A2FE7F";', severity: 'error' },
@@ -49,6 +56,8 @@ const CASES: { code: string; fails: string; passes: string; severity: Diagnostic
   { code: 'disk-too-small', fails: 'partitionTableType = "efi"; diskSize = 257;', passes: 'partitionTableType = "efi"; diskSize = 300;', severity: 'error' },
   { code: 'efivars-without-esp', fails: 'touchEFIVars = true; partitionTableType = "legacy+gpt";', passes: 'touchEFIVars = true; partitionTableType = "hybrid";', severity: 'warning' },
   { code: 'no-effect', fails: 'bootSize = "512M";', passes: 'bootSize = "512M"; partitionTableType = "efi";', severity: 'warning' },
+  { code: 'vm-only', fails: 'memSize = "2048";', passes: 'diskSize = 2048;', severity: 'info' },
+  { code: 'invalid-mem-size', fails: 'memSize = "lots";', passes: 'memSize = "2048";', severity: 'error' },
   { code: 'lifted-constraint', fails: 'fsType = "btrfs";', passes: 'fsType = "btrfs"; partitionTableType = "none";', severity: 'info' },
   { code: 'needs-newer-nixpkgs', fails: 'baseName = "disk";', passes: 'name = "disk";', severity: 'info' },
 ];
@@ -70,6 +79,24 @@ describe('rules', () => {
 
   it.each(CASES)('$code: silent on `$passes`', ({ code, passes }) => {
     expect(codes(passes)).not.toContain(code);
+  });
+
+  it.each(['memSize = "2048";', 'memSize = 4096;', 'efiFirmware = ./OVMF_CODE.fd;'])('accepts the VM-only `%s` with an info only', (extra) => {
+    expect(diagnosticsOf(extra).map((d) => [d.code, d.severity])).toEqual([['vm-only', 'info']]);
+  });
+
+  it.each(['memSize = "2G";', 'memSize = "";', 'memSize = true;'])('refuses `%s`, which the build VM of nixpkgs cannot start with', (extra) => {
+    expect(diagnosticsOf(extra).filter((d) => d.severity === 'error')).toHaveLength(1);
+  });
+
+  it.each(['raw', 'qcow2', 'qcow2-compressed', 'vdi', 'vpc', 'vhdx', 'vmdk', 'qed', 'qcow', 'parallels'])('accepts format = "%s", which qemu-img writes', (format) => {
+    expect(diagnosticsOf(`format = "${format}";`).filter((d) => d.severity !== 'info')).toEqual([]);
+  });
+
+  it('refuses a format qemu-img cannot write and suggests the nearest', () => {
+    const [d] = diagnosticsOf('format = "qcow3";');
+    expect(d).toMatchObject({ code: 'unknown-format', severity: 'error', fix: { replacement: '"qcow2"' } });
+    expect(diagnosticsOf('format = "dmg";').map((x) => x.severity)).toEqual(['error']);
   });
 
   it('says nothing about a plain, correct call', () => {
@@ -174,5 +201,24 @@ describe('diagnostic details', () => {
   it('runs nixpkgs asserts before the other rules (same position sorts by rule order)', () => {
     const codesInOrder = RULES.slice(0, 5).map((r) => r.code);
     expect(codesInOrder).toEqual(['invalid-partition-table-type', 'deterministic-ext4-needs-rootfsuid', 'efivars-need-gpt', 'only-nix-store-conflict', 'contents-user-group']);
+  });
+});
+
+describe('the formats the format rule accepts', () => {
+  it('are exactly those qemu-img writes from a raw disk here (qcow3 and dmg are not)', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'nixdisk-formats-'));
+    try {
+      const input = path.join(dir, 'in.raw');
+      await writeFile(input, Buffer.alloc(1024 * 1024));
+      const writes = async (format: string) =>
+        promisify(execFile)('qemu-img', ['convert', '-f', 'raw', '-O', qemuFormat(format), input, path.join(dir, `out.${format}`)]).then(
+          () => true,
+          () => false,
+        );
+      for (const format of [...KNOWN_FORMATS, ...OTHER_QEMU_IMG_FORMATS]) expect(await writes(format), format).toBe(true);
+      for (const format of ['qcow3', 'dmg', 'luks']) expect(await writes(format), format).toBe(false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -23,13 +23,17 @@ async function nixdisk(...args: string[]): Promise<{ code: number; stdout: strin
   }
 }
 
+const RULE_FIXTURES = path.join(PACKAGE_ROOT, 'test', 'analysis', 'fixtures', 'rules');
+/** nixfmt-style files that are valid Nix (test/syntax/modern-nix.test.ts). */
+const MODERN_NIX = path.join(PACKAGE_ROOT, 'test', 'syntax', 'fixtures', 'modern');
+
 let dir: string;
 const CALL = (extra: string) => `{ pkgs, lib, config }:\nimport <nixpkgs/nixos/lib/make-disk-image.nix> {\n  inherit pkgs lib config;\n  ${extra}\n}\n`;
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'nixdisk-check-'));
   await writeFile(path.join(dir, 'good.nix'), CALL('partitionTableType = "efi";'));
-  await writeFile(path.join(dir, 'warn.nix'), CALL('memSize = 4096;'));
+  await writeFile(path.join(dir, 'warn.nix'), CALL('bootSize = "512M";'));
   await writeFile(path.join(dir, 'bad.nix'), CALL('bootSize = "1024MB"; partitionTableType = "efi";'));
   await writeFile(path.join(dir, 'broken-unrelated.nix'), '{ a = ; ');
   await mkdir(path.join(dir, 'node_modules'));
@@ -106,8 +110,26 @@ describe('nixdisk check (compiled CLI)', () => {
     const result = await nixdisk('check', '--format', 'json', path.join(dir, 'warn.nix'), path.join(dir, 'good.nix'));
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toEqual([
-      { file: path.join(dir, 'warn.nix'), line: 4, column: 3, endLine: 4, endColumn: 10, severity: 'warning', code: 'no-effect', message: expect.stringContaining('memSize has no effect') },
+      { file: path.join(dir, 'warn.nix'), line: 4, column: 3, endLine: 4, endColumn: 11, severity: 'warning', code: 'no-effect', message: expect.stringContaining('bootSize has no effect') },
     ]);
+  });
+
+  it('accepts trailing commas in formals, memSize = "2048" and format = "vhdx" (infos only, exit 0)', async () => {
+    const modern = ['at-pattern.nix', 'comments-and-strings.nix', 'defaults.nix', 'flake.nix', 'nixos-module.nix'].map((name) => path.join(MODERN_NIX, name));
+    const result = await nixdisk('check', '--format', 'json', path.join(RULE_FIXTURES, 'vm-only-knobs.nix'), ...modern);
+    expect(result.code).toBe(0);
+    const records = JSON.parse(result.stdout) as { severity: string; code: string }[];
+    expect(records.filter((r) => r.severity !== 'info')).toEqual([]);
+    expect(records.map((r) => r.code)).toContain('vm-only');
+  });
+
+  it('still reports a real syntax error, memSize = "lots", format = "qcow3" and a string OVMF (exit 1)', async () => {
+    await writeFile(path.join(dir, 'comma-after-ellipsis.nix'), '{\n  pkgs,\n  ...,\n}:\nimport <nixpkgs/nixos/lib/make-disk-image.nix> { inherit pkgs; }\n');
+    const result = await nixdisk('check', '--format', 'json', path.join(dir, 'comma-after-ellipsis.nix'), path.join(RULE_FIXTURES, 'vm-only-mistakes.nix'));
+    expect(result.code).toBe(1);
+    const errors = (JSON.parse(result.stdout) as { severity: string; code: string; line: number }[]).filter((r) => r.severity === 'error');
+    expect(errors.map((r) => r.code)).toEqual(expect.arrayContaining(['syntax-error', 'invalid-mem-size', 'unknown-format', 'wrong-type']));
+    expect(errors.find((r) => r.code === 'syntax-error')!.line).toBe(3);
   });
 
   it('exits 2 with a clear message for a missing file', async () => {

@@ -1,4 +1,5 @@
 import type { Diagnostic } from '../diagnostic.js';
+import { ARGUMENTS } from '../schema.js';
 import { diagnostic, explicit, knownBool, knownString, type Rule, type RuleContext } from './rule.js';
 
 /** Layouts whose root partition gets rootGPUID (when deterministic). */
@@ -28,8 +29,6 @@ export const noEffect: Rule = {
     if (diskSize && (diskSize.kind === 'int' || (diskSize.kind === 'string' && diskSize.value !== 'auto'))) {
       warn('additionalSpace', 'it only adds to an automatic size, and diskSize is fixed');
     }
-    warn('memSize', 'it sizes the build VM, and nixdisk builds without a VM');
-    warn('efiFirmware', 'it is the firmware of the build VM, and nixdisk builds without a VM');
     if (knownBool(ctx, 'touchEFIVars') === false) {
       warn('efiVariables', 'it is only read when touchEFIVars = true');
       warn('OVMF', 'its files are only read when touchEFIVars = true');
@@ -59,6 +58,20 @@ function checkRootGPUID(ctx: RuleContext, table: string | undefined, fsType: str
   }
 }
 
+/** Arguments only nixpkgs' build VM reads: harmless, and the user may want them for nix-build, so only an info. */
+export const vmOnly: Rule = {
+  code: 'vm-only',
+  summary: "An argument only nixpkgs' build VM reads.",
+  check(ctx) {
+    return ARGUMENTS.filter((spec) => spec.vmOnly).flatMap((spec) => {
+      const given = explicit(ctx, spec.name);
+      if (!given) return [];
+      const message = `${spec.name} has no effect in nixdisk: only nixpkgs' build VM reads it, and nixdisk builds without a VM`;
+      return [diagnostic(this.code, 'info', message, given.nameRange ?? given.value.range)];
+    });
+  },
+};
+
 /** Constraints of nixpkgs that nixdisk does not have: the file builds with nixdisk, not with nix-build. */
 export const liftedConstraint: Rule = {
   code: 'lifted-constraint',
@@ -79,4 +92,4 @@ export const liftedConstraint: Rule = {
   },
 };
 
-export const EFFECT_RULES: readonly Rule[] = [noEffect, liftedConstraint];
+export const EFFECT_RULES: readonly Rule[] = [noEffect, vmOnly, liftedConstraint];

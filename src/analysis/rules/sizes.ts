@@ -88,4 +88,22 @@ export const invalidDiskSize: Rule = {
   },
 };
 
-export const SIZE_RULES: readonly Rule[] = [invalidSize, sizeWithoutUnit, invalidDiskSize];
+/** nixpkgs hands memSize to qemu as `-m <memSize>` and `size=<memSize>M`: only a whole number of MiB starts the VM. */
+export const invalidMemSize: Rule = {
+  code: 'invalid-mem-size',
+  summary: 'memSize is a string that is not a whole number of MiB.',
+  check(ctx) {
+    const value = known(ctx, 'memSize', 'string');
+    if (!value || /^\d+$/.test(value.value)) return [];
+    return [
+      diagnostic(
+        this.code,
+        'error',
+        `memSize ${quote(value.value)} is not a number of MiB: nixpkgs passes it to qemu (-m ${value.value}), whose build VM would not start; write digits only, e.g. 2048`,
+        value.range,
+      ),
+    ];
+  },
+};
+
+export const SIZE_RULES: readonly Rule[] = [invalidSize, sizeWithoutUnit, invalidDiskSize, invalidMemSize];

@@ -3,23 +3,30 @@ import { KNOWN_FORMATS } from '../../options.js';
 import { didYouMean } from './names.js';
 import { diagnostic, explicit, known, knownString, nixString, quote, replaceValueFix, type Rule } from './rule.js';
 
-/** Formats `qemu-img convert -O` can write besides the ones nixpkgs names. */
-const OTHER_QEMU_FORMATS = ['vmdk', 'vhdx', 'qed', 'qcow', 'parallels'];
+/**
+ * The other formats `qemu-img convert -O <format>` writes without extra options (qemu-utils
+ * 7.2, checked against every format of `qemu-img --help`). The rest of that list only
+ * reads images (bochs, cloop, dmg, vvfat), needs options nixpkgs cannot pass (luks) or
+ * is a protocol or filter driver (nbd, http, throttle, …). `file` is the protocol under
+ * raw and writes a raw image.
+ */
+export const OTHER_QEMU_IMG_FORMATS = ['vhdx', 'vmdk', 'qed', 'qcow', 'parallels', 'file'];
 
+/** nixpkgs hands any other format to `qemu-img convert -O` as is: one qemu-img cannot write fails the build. */
 export const unknownFormat: Rule = {
   code: 'unknown-format',
-  summary: 'A format nixpkgs does not name; it goes to qemu-img unchanged.',
+  summary: 'A format qemu-img cannot write; or one nixpkgs does not name, which goes to qemu-img unchanged.',
   check(ctx) {
     const value = known(ctx, 'format', 'string');
     if (!value || (KNOWN_FORMATS as readonly string[]).includes(value.value)) return [];
-    if (OTHER_QEMU_FORMATS.includes(value.value)) {
+    if (OTHER_QEMU_IMG_FORMATS.includes(value.value)) {
       return [diagnostic(this.code, 'info', `format ${quote(value.value)} is passed to qemu-img -O as is; the image is named <baseName>.${value.value}`, value.range)];
     }
-    const suggestion = didYouMean(value.value, [...KNOWN_FORMATS, ...OTHER_QEMU_FORMATS]);
+    const suggestion = didYouMean(value.value, [...KNOWN_FORMATS, ...OTHER_QEMU_IMG_FORMATS]);
     const message =
-      `format ${quote(value.value)} is not one of ${KNOWN_FORMATS.map(quote).join(', ')}; it is passed to qemu-img -O unchanged, which will likely fail` +
-      (suggestion ? `. Did you mean ${quote(suggestion)}?` : '');
-    return [diagnostic(this.code, 'warning', message, value.range, suggestion ? replaceValueFix(`Use ${quote(suggestion)}`, value, nixString(suggestion)) : undefined)];
+      `format ${quote(value.value)} is not a format qemu-img writes (${[...KNOWN_FORMATS, ...OTHER_QEMU_IMG_FORMATS].join(', ')}), so the image cannot be made` +
+      (suggestion ? `; did you mean ${quote(suggestion)}?` : '');
+    return [diagnostic(this.code, 'error', message, value.range, suggestion ? replaceValueFix(`Use ${quote(suggestion)}`, value, nixString(suggestion)) : undefined)];
   },
 };
 
