@@ -7,13 +7,17 @@
 #     unknownArguments = { <other name> = <shallow value>; … }; }
 #
 # Values:
-#   derivation            { "$drv" = drvPath; "$out" = outPath; "$output" = "out"; }
+#   derivation            { "$drv" = drvPath; "$out" = outPath; "$output" = "out";
+#                           "$attrs" = { <passthru or `//`-added name> = <value>; … }; }
+#                         ("$attrs" only for arguments, not inside `config`, and only
+#                         when there are any; see serializePassthru)
 #   path                  { "$path" = "/abs/path"; }   (never copied to the store)
 #   string with context   { "$string" = s; "$context" = [ installables ]; }
 #                         (`/nix/store/…drv!out` for a derivation output, a bare
 #                         `.drv` for all of its outputs, or a plain store path)
 #   function              { "$function" = true; }
 #   too deep (a cycle)    { "$truncated" = true; }
+#   not read              { "$dynamic" = "<why>"; }   (passthru values nixdisk leaves alone)
 #   others                as they are (strings, numbers, booleans, null, lists, sets)
 #
 # `pkgs` and `lib` are dropped: nixdisk never reads them and printing them would
@@ -47,17 +51,46 @@ let
     "$output" = d.outputName or "out";
   };
 
-  serialize = depth: v:
+  # Names every derivation has: those of `derivation` itself (its inputs, outputs and
+  # paths) and the ones stdenv adds. What is left is passthru or added with `//`, such
+  # as pkgs.OVMF.fd's `firmware` and `variables`.
+  ownNames = d:
+    builtins.attrNames (d.drvAttrs or { }) ++ (d.outputs or [ "out" ])
+    ++ [ "all" "drvAttrs" "drvPath" "outPath" "outputName" "type"
+         "meta" "passthru" "override" "overrideAttrs" "overrideDerivation" ];
+
+  # One level, and nothing is built or instantiated: passthru may hold whole test
+  # suites (OVMF's `tests`) or update scripts, which a build must not evaluate.
+  serializePassthru = v:
+    let attempt = builtins.tryEval (builtins.seq v v);
+        w = attempt.value;
+    in if !attempt.success then { "$dynamic" = "a passthru value that fails to evaluate"; }
+    else if builtins.isFunction w || (builtins.isAttrs w && w ? __functor) then { "$function" = true; }
+    else if builtins.isPath w then { "$path" = toString w; }
+    else if builtins.isString w then serializeString w
+    else if builtins.isList w then { "$dynamic" = "a list in a derivation's passthru"; }
+    else if isDerivation w then { "$dynamic" = "a derivation in a derivation's passthru"; }
+    else if builtins.isAttrs w then { "$dynamic" = "an attribute set in a derivation's passthru"; }
+    else w;
+
+  serializeDerivationWithPassthru = d:
+    let extra = builtins.removeAttrs d (ownNames d);
+    in serializeDerivation d
+       // (if extra == { } then { } else { "$attrs" = builtins.mapAttrs (_: serializePassthru) extra; });
+
+  serializeWith = onDerivation: depth: v:
     if depth > maxDepth then { "$truncated" = true; }
     else if builtins.isFunction v then { "$function" = true; }
     else if builtins.isPath v then { "$path" = toString v; }
     else if builtins.isString v then serializeString v
-    else if builtins.isList v then map (serialize (depth + 1)) v
-    else if isDerivation v then serializeDerivation v
+    else if builtins.isList v then map (serializeWith onDerivation (depth + 1)) v
+    else if isDerivation v then onDerivation v
     else if builtins.isAttrs v then
       (if v ? __functor then { "$function" = true; }
-       else builtins.mapAttrs (_: serialize (depth + 1)) v)
+       else builtins.mapAttrs (_: serializeWith onDerivation (depth + 1)) v)
     else v;
+
+  serialize = serializeWith serializeDerivation;
 
   # A misspelt argument may hold anything, even all of nixpkgs (`nixpkgs = pkgs;`):
   # say what it is without evaluating inside it.
@@ -88,7 +121,7 @@ let
   };
 
   serializeKnown = name: value:
-    if name == "config" then serializeConfig value else serialize 0 value;
+    if name == "config" then serializeConfig value else serializeWith serializeDerivationWithPassthru 0 value;
 
 in
 args: {

@@ -16,14 +16,7 @@ import type { Compression } from './image/convert.js';
 import { OutputDir } from './image/output-dir.js';
 import { closureOf, realise } from './nix/closure.js';
 import { evaluateCallSite, type EvaluateRequest } from './nix/evaluate.js';
-import {
-  installablesOf,
-  isSerializedDerivation,
-  isSerializedPath,
-  isSerializedString,
-  type SerializedCall,
-  type SerializedValue,
-} from './nix/serialized.js';
+import { installablesOf, isSerializedDerivation, type SerializedCall } from './nix/serialized.js';
 import { stopToolsOn } from './tools.js';
 import { NO_RANGE, type SourceRange } from './syntax/range.js';
 
@@ -98,7 +91,7 @@ async function locatedArguments(call: SerializedCall, file: string): Promise<{ a
     attrs.set(name, { value: valueFromJson(json, written?.value.range ?? callRange), nameRange: written?.nameRange ?? callRange });
   };
   for (const [name, value] of Object.entries(call.arguments)) {
-    add(name, name === 'config' ? { $dynamic: 'the NixOS configuration' } : plainJson(value));
+    add(name, name === 'config' ? { $dynamic: 'the NixOS configuration' } : value);
   }
   for (const name of Object.keys(call.unknownArguments)) add(name, { $dynamic: 'an argument make-disk-image does not take' });
   return { attrs, callRange };
@@ -116,7 +109,7 @@ const UNSERIALIZED_ARGUMENTS = new Set(['pkgs', 'lib']);
 export function evaluatedCallSite(sites: readonly AnalyzedCallSite[], call: SerializedCall): AnalyzedCallSite | undefined {
   if (sites.length <= 1) return sites[0];
   const evaluated = new Map<string, unknown>([
-    ...Object.entries(call.arguments).map(([name, value]): [string, unknown] => [name, plainJson(value)]),
+    ...Object.entries(call.arguments),
     ...Object.keys(call.unknownArguments).map((name): [string, unknown] => [name, undefined]),
   ]);
   const scored = sites.flatMap((site) => {
@@ -137,15 +130,3 @@ export function evaluatedCallSite(sites: readonly AnalyzedCallSite[], call: Seri
 }
 
 const PLAIN_KINDS: ReadonlySet<string> = new Set(['string', 'int', 'float', 'bool', 'null']);
-
-/** Store-path values as the strings make-disk-image sees after interpolation. */
-function plainJson(value: SerializedValue): unknown {
-  if (value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) return value.map(plainJson);
-  if (isSerializedDerivation(value)) return value.$out;
-  if (isSerializedPath(value)) return value.$path;
-  if (isSerializedString(value)) return value.$string;
-  if ('$function' in value) return { $dynamic: 'a function' };
-  if ('$truncated' in value) return { $dynamic: 'a set that contains itself' };
-  return Object.fromEntries(Object.entries(value).map(([name, item]) => [name, plainJson(item)]));
-}

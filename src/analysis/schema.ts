@@ -26,6 +26,8 @@ export interface ArgumentSpec {
   newerOnly?: boolean;
   /** Only nixpkgs' build VM reads it; nixdisk has no VM, so it changes nothing here. */
   vmOnly?: boolean;
+  /** nixpkgs only interpolates it (`cp ${…}`), so a derivation or any set with an outPath works too. */
+  interpolated?: boolean;
 }
 
 export interface ResolvedArgument {
@@ -46,6 +48,19 @@ const bool = (value: boolean, range: SourceRange): Value => ({ kind: 'bool', val
 const list = (range: SourceRange): Value => ({ kind: 'list', items: [], range });
 const nul = (range: SourceRange): Value => ({ kind: 'null', range });
 const dyn = (why: string, range: SourceRange): Value => ({ kind: 'dynamic', why, range });
+
+/**
+ * efiFirmware and efiVariables default to files the OVMF package offers in its passthru
+ * (pkgs.OVMF.fd's `firmware` and `variables`): known once Nix evaluated OVMF.
+ */
+function fromOVMF(attribute: 'firmware' | 'variables') {
+  return (resolved: ReadonlyMap<string, ResolvedArgument>, at: SourceRange): Value => {
+    const ovmf = resolved.get('OVMF')?.value;
+    if (ovmf?.kind !== 'attrs') return dyn(`defaults to OVMF.${attribute}, a store path known only to Nix`, at);
+    const file = ovmf.attrs.get(attribute)?.value;
+    return file ? { ...file, range: at } : dyn(`defaults to OVMF.${attribute}, and OVMF has no attribute "${attribute}"`, at);
+  };
+}
 
 export const DEFAULT_ROOT_GPUID = 'F222513B-DED1-49FA-B591-20CE86A2FE7F';
 
@@ -144,7 +159,9 @@ export const ARGUMENTS: readonly ArgumentSpec[] = [
     kinds: PATH_LIKE,
     typeText: 'a path',
     required: false,
-    defaultValue: (_, at) => dyn('defaults to OVMF.firmware, a store path known only to Nix', at),
+    defaultDependsOn: ['OVMF'],
+    defaultValue: fromOVMF('firmware'),
+    interpolated: true,
     doc: 'The UEFI firmware image the build VM boots with (nixdisk runs no VM).',
     vmOnly: true,
   },
@@ -153,7 +170,9 @@ export const ARGUMENTS: readonly ArgumentSpec[] = [
     kinds: PATH_LIKE,
     typeText: 'a path',
     required: false,
-    defaultValue: (_, at) => dyn('defaults to OVMF.variables, a store path known only to Nix', at),
+    defaultDependsOn: ['OVMF'],
+    defaultValue: fromOVMF('variables'),
+    interpolated: true,
     doc: 'The UEFI variable store that $out/efi-vars.fd starts from when touchEFIVars is set.',
   },
   {
@@ -184,6 +203,7 @@ export const ARGUMENTS: readonly ArgumentSpec[] = [
     typeText: 'a path or null',
     required: false,
     defaultValue: (_, at) => nul(at),
+    interpolated: true,
     doc: 'A file copied to /etc/nixos/configuration.nix in the image.',
   },
   {

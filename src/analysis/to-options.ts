@@ -1,7 +1,7 @@
 import { PARTITION_TABLE_TYPES, type ContentsEntry, type ImageOptions, type PartitionTableType } from '../options.js';
 import { argumentSpec, type ResolvedArguments } from './schema.js';
 import { describeKind } from './rules/types.js';
-import type { Value } from './value.js';
+import { interpolatedText, type Value } from './value.js';
 
 /** An argument that cannot become an ImageOptions field; names the argument and says why. */
 export class OptionError extends Error {
@@ -39,8 +39,15 @@ function bool(args: ResolvedArguments, name: string): boolean {
 
 function nullableString(args: ResolvedArguments, name: string): string | null {
   const v = value(args, name);
+  return v.kind === 'null' ? null : string(args, name);
+}
+
+/** A file argument nixpkgs interpolates: a path, a string, or a derivation (its outPath). */
+function nullableFile(args: ResolvedArguments, name: string): string | null {
+  const v = value(args, name);
   if (v.kind === 'null') return null;
-  if (v.kind === 'string' || v.kind === 'path') return v.value;
+  const text = interpolatedText(v);
+  if (text !== undefined) return text;
   throw wrong(name, v);
 }
 
@@ -78,7 +85,8 @@ function contents(args: ResolvedArguments): ContentsEntry[] {
         if (required) throw new OptionError('contents', `${where} has no ${key}`);
         return undefined;
       }
-      if (attr.kind === 'string' || attr.kind === 'path') return attr.value;
+      const text = interpolatedText(attr);
+      if (text !== undefined) return text;
       if (attr.kind === 'dynamic') throw new OptionError('contents', `${where}: ${key} is not known (${attr.why})`);
       throw new OptionError('contents', `${where}: ${key} must be a string, not ${describeKind(attr)}`);
     };
@@ -95,7 +103,8 @@ function additionalPaths(args: ResolvedArguments): string[] {
   const v = value(args, 'additionalPaths');
   if (v.kind !== 'list') throw wrong('additionalPaths', v);
   return v.items.map((item, index) => {
-    if (item.kind === 'string' || item.kind === 'path') return item.value;
+    const text = interpolatedText(item);
+    if (text !== undefined) return text;
     if (item.kind === 'dynamic') throw new OptionError('additionalPaths', `item ${index + 1} is not known (${item.why})`);
     throw new OptionError('additionalPaths', `item ${index + 1} must be a store path, not ${describeKind(item)}`);
   });
@@ -110,7 +119,7 @@ function additionalPaths(args: ResolvedArguments): string[] {
 export function toImageOptions(args: ResolvedArguments): ImageOptions {
   const touchEFIVars = bool(args, 'touchEFIVars');
   const optionalPath = (name: string, needed: boolean): string | null =>
-    !needed && args.get(name)?.value.kind === 'dynamic' ? null : nullableString(args, name);
+    !needed && args.get(name)?.value.kind === 'dynamic' ? null : nullableFile(args, name);
   return {
     name: string(args, 'name'),
     baseName: string(args, 'baseName'),
@@ -132,7 +141,7 @@ export function toImageOptions(args: ResolvedArguments): ImageOptions {
     additionalPaths: additionalPaths(args),
     postVM: string(args, 'postVM'),
     memSize: memSize(args),
-    configFile: nullableString(args, 'configFile'),
+    configFile: nullableFile(args, 'configFile'),
     efiFirmware: optionalPath('efiFirmware', false),
     efiVariables: optionalPath('efiVariables', touchEFIVars),
   };

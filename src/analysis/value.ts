@@ -34,3 +34,20 @@ export function isKnown(v: Value): boolean {
 export function dynamicValue(why: string, range: SourceRange): Value {
   return { kind: 'dynamic', why, range };
 }
+
+/** What Nix's `lib.isDerivation` checks: an attribute set whose `type` is "derivation". */
+export function isDerivation(v: Value): boolean {
+  const type = v.kind === 'attrs' ? v.attrs.get('type')?.value : undefined;
+  return type?.kind === 'string' && type.value === 'derivation';
+}
+
+/**
+ * The text `"${v}"` gives, when it is known: a string, a path (which Nix would first copy
+ * to the store; nixdisk reads it in place), or a set with an `outPath` such as a
+ * derivation. nixpkgs only interpolates the file arguments, so these all work there.
+ */
+export function interpolatedText(v: Value): string | undefined {
+  if (v.kind === 'string' || v.kind === 'path') return v.value;
+  const outPath = v.kind === 'attrs' ? v.attrs.get('outPath')?.value : undefined;
+  return outPath && outPath.kind !== 'attrs' ? interpolatedText(outPath) : undefined;
+}

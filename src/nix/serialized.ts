@@ -8,6 +8,12 @@ export interface SerializedDerivation {
   $drv: string;
   $out: string;
   $output: string;
+  /**
+   * Its passthru and `//`-added attributes (pkgs.OVMF.fd's `firmware`, `variables`), one
+   * level deep: lists, sets and derivations among them are only named, as
+   * {@link SerializedDynamic}. Only on arguments, not inside `config`; absent when none.
+   */
+  $attrs?: { [name: string]: SerializedValue };
 }
 
 /** A Nix path value; nixdisk reads it from where it is, it is not copied to the store. */
@@ -29,6 +35,11 @@ export interface SerializedFunction {
   $function: true;
 }
 
+/** A value nixdisk leaves alone, and why. */
+export interface SerializedDynamic {
+  $dynamic: string;
+}
+
 /** Nesting deeper than nixlib allows: only a set that contains itself gets here. */
 export interface SerializedTruncated {
   $truncated: true;
@@ -45,6 +56,7 @@ export type SerializedValue =
   | SerializedString
   | SerializedFunction
   | SerializedTruncated
+  | SerializedDynamic
   | { [name: string]: SerializedValue };
 
 /**
@@ -109,7 +121,8 @@ export function isSerializedString(value: SerializedValue): value is SerializedS
 /**
  * What `nix-store --realise` must build or check before the values can be read from
  * the store: `drv!output` for derivations, and each path of a string's context
- * (already in that form). Sorted and without duplicates.
+ * (already in that form), passthru strings such as OVMF's `variables` included.
+ * Sorted and without duplicates.
  */
 export function installablesOf(value: SerializedValue): string[] {
   const found = new Set<string>();
@@ -119,6 +132,7 @@ export function installablesOf(value: SerializedValue): string[] {
       v.forEach(visit);
     } else if (isSerializedDerivation(v)) {
       found.add(`${v.$drv}!${v.$output}`);
+      Object.values(v.$attrs ?? {}).forEach(visit);
     } else if (isSerializedString(v)) {
       v.$context.forEach((p) => found.add(p));
     } else {

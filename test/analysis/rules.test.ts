@@ -56,6 +56,7 @@ const CASES: { code: string; fails: string; passes: string; severity: Diagnostic
   { code: 'disk-too-small', fails: 'partitionTableType = "efi"; diskSize = 257;', passes: 'partitionTableType = "efi"; diskSize = 300;', severity: 'error' },
   { code: 'efivars-without-esp', fails: 'touchEFIVars = true; partitionTableType = "legacy+gpt";', passes: 'touchEFIVars = true; partitionTableType = "hybrid";', severity: 'warning' },
   { code: 'no-effect', fails: 'bootSize = "512M";', passes: 'bootSize = "512M"; partitionTableType = "efi";', severity: 'warning' },
+  { code: 'ovmf-without-variables', fails: 'touchEFIVars = true; partitionTableType = "efi"; OVMF = { firmware = ./code.fd; };', passes: 'touchEFIVars = true; partitionTableType = "efi"; OVMF = { variables = ./vars.fd; };', severity: 'error' },
   { code: 'vm-only', fails: 'memSize = "2048";', passes: 'diskSize = 2048;', severity: 'info' },
   { code: 'invalid-mem-size', fails: 'memSize = "lots";', passes: 'memSize = "2048";', severity: 'error' },
   { code: 'lifted-constraint', fails: 'fsType = "btrfs";', passes: 'fsType = "btrfs"; partitionTableType = "none";', severity: 'info' },

@@ -101,6 +101,57 @@ describe('nixdisk build --json', () => {
   });
 });
 
+describe('evaluated arguments keep their Nix types', () => {
+  let cwd: string;
+  beforeAll(async () => {
+    cwd = await caseFolder(dir, 'types');
+    // The shape of pkgs.OVMF.fd: a derivation with its files named in passthru.
+    await writeFile(
+      path.join(cwd, 'ovmf.nix'),
+      `let
+  fd = derivation {
+    name = "nixdisk-test-ovmf-fd";
+    system = builtins.currentSystem;
+    builder = "/bin/sh";
+    args = [ "-c" "/bin/mkdir -p $out/FV; echo code > $out/FV/OVMF_CODE.fd; echo vars > $out/FV/OVMF_VARS.fd" ];
+  };
+in
+{
+  withFiles = fd // { firmware = "\${fd}/FV/OVMF_CODE.fd"; variables = "\${fd}/FV/OVMF_VARS.fd"; };
+  bare = fd;
+}
+`,
+    );
+    const efi = { partitionTableType: '"efi"', touchEFIVars: 'true' };
+    await writeCall(cwd, 'ovmf-fd', { ...efi, OVMF: '(import ./ovmf.nix).withFiles', memSize: '"2048"', format: '"vhdx"' });
+    await writeCall(cwd, 'ovmf-string', { ...efi, OVMF: '"\${(import ./ovmf.nix).withFiles}"' });
+    await writeCall(cwd, 'ovmf-bare', { ...efi, OVMF: '(import ./ovmf.nix).bare' });
+    await writeCall(cwd, 'bad-values', { memSize: '"lots"', format: '"qcow3"' });
+  });
+
+  it('builds with OVMF = fd // { firmware; variables; }, memSize = "2048" and format = "vhdx"', async () => {
+    const run = await nixdisk(['build', 'ovmf-fd.nix', '-o', 'out'], { cwd });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).not.toMatch(/wrong-type/);
+    expect((await qemuInfo(path.join(cwd, 'out', 'nixos.vhdx'))).format).toBe('vhdx');
+    await rm(path.join(cwd, 'out'), { recursive: true });
+  });
+
+  it('refuses an OVMF that is a string, or a derivation without variables, and memSize = "lots" with format = "qcow3"', async () => {
+    const string = await nixdisk(['build', 'ovmf-string.nix', '-o', 'out'], { cwd });
+    expect(string.code).toBe(1);
+    expect(string.stderr).toMatch(/ovmf-string\.nix:\d+:\d+: error: OVMF must be a derivation, not the string "\/nix\/store\/[0-9a-z]{32}-nixdisk-test-ovmf-fd" \[wrong-type\]/);
+    const bare = await nixdisk(['build', 'ovmf-bare.nix', '-o', 'out'], { cwd });
+    expect(bare.code).toBe(1);
+    expect(bare.stderr).toMatch(/OVMF has no attribute "variables".*\[ovmf-without-variables\]/);
+    const values = await nixdisk(['build', 'bad-values.nix', '-o', 'out'], { cwd });
+    expect(values.code).toBe(1);
+    expect(values.stderr).toMatch(/\[invalid-mem-size\]/);
+    expect(values.stderr).toMatch(/format "qcow3" is not a format qemu-img writes.*did you mean "qcow2"\? \[unknown-format\]/);
+    await expectNothingLeft(cwd, 'out', ['ovmf.nix', 'ovmf-fd.nix', 'ovmf-string.nix', 'ovmf-bare.nix', 'bad-values.nix']);
+  });
+});
+
 describe('options reach Nix and the pipeline', () => {
   let cwd: string;
   beforeAll(async () => {

@@ -5,6 +5,11 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { evaluateCallSite, NIXLIB_DIR, NixEvaluationError, type EvaluateRequest } from '../../src/nix/evaluate.js';
 import { installablesOf } from '../../src/nix/serialized.js';
+import { checkArguments } from '../../src/analysis/analyze.js';
+import { argumentsFromJson } from '../../src/analysis/from-json.js';
+import { toImageOptions } from '../../src/analysis/to-options.js';
+import { isDerivation } from '../../src/analysis/value.js';
+import { NO_RANGE } from '../../src/syntax/range.js';
 import { PACKAGE_ROOT } from '../../src/package.js';
 
 const FIXTURES = path.join(PACKAGE_ROOT, 'test', 'nix', 'fixtures');
@@ -88,6 +93,28 @@ describe('evaluateCallSite: how a file reaches make-disk-image', () => {
     expect(installablesOf(call.arguments)).toEqual([`${doc.$drv}!doc`]);
   });
 
+  it('keeps a derivation\'s passthru (OVMF.fd\'s firmware and variables) one level deep, and the rules see a derivation', async () => {
+    const call = await evaluate(callForms, { attr: 'withOVMF' });
+    const ovmf = call.arguments.OVMF as { $drv: string; $out: string; $attrs: Record<string, unknown> };
+    expect(ovmf.$drv).toMatch(/-ovmf-fd\.drv$/);
+    expect(ovmf.$attrs).toEqual({
+      firmware: { $string: `${ovmf.$out}/FV/OVMF_CODE.fd`, $context: [`${ovmf.$drv}!out`] },
+      variables: { $string: `${ovmf.$out}/FV/OVMF_VARS.fd`, $context: [`${ovmf.$drv}!out`] },
+      secureBoot: false,
+      tests: { $dynamic: "an attribute set in a derivation's passthru" },
+    });
+    expect(call.arguments.configFile).toEqual({ $path: callForms });
+    expect(installablesOf(call.arguments)).toEqual([`${ovmf.$drv}!out`]);
+
+    const given = argumentsFromJson(call.arguments, NO_RANGE);
+    expect(isDerivation(given.get('OVMF')!.value)).toBe(true);
+    expect(given.get('configFile')!.value).toMatchObject({ kind: 'path', value: callForms });
+    const { args, diagnostics } = checkArguments(given, NO_RANGE, NO_RANGE, new Set(['pkgs', 'lib']));
+    expect(diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+    const options = toImageOptions(args);
+    expect(options).toMatchObject({ efiVariables: `${ovmf.$out}/FV/OVMF_VARS.fd`, efiFirmware: `${ovmf.$out}/FV/OVMF_CODE.fd`, configFile: callForms });
+  });
+
   it('cuts a set that contains itself off at a fixed depth', async () => {
     const call = await evaluate(callForms, { attr: 'cyclic' });
     let entry = (call.arguments.contents as Record<string, unknown>[])[0]!;
@@ -129,7 +156,7 @@ describe('evaluateCallSite: the attribute must be a make-disk-image call', () =>
 
   it('names the calls a set holds when -A is missing', async () => {
     const error = await evaluationError(callForms);
-    expect(error.message).toMatch(/call-forms\.nix is not a make-disk-image call \(it is a set\); it holds make-disk-image calls at: cyclic, direct, inNestedFile, multiOutput, relativeMissing, values, viaBuiltins, viaCallPackage, viaLet, viaScopedImport \(choose one with -A\)/);
+    expect(error.message).toMatch(/call-forms\.nix is not a make-disk-image call \(it is a set\); it holds make-disk-image calls at: cyclic, direct, inNestedFile, multiOutput, relativeMissing, values, viaBuiltins, viaCallPackage, viaLet, viaScopedImport, withOVMF \(choose one with -A\)/);
   });
 
   it('lists the attributes there are when -A names a missing one', async () => {

@@ -1,6 +1,6 @@
 import path from 'node:path/posix';
 import type { Diagnostic } from '../diagnostic.js';
-import type { Attr, Value } from '../value.js';
+import { interpolatedText, type Attr, type Value } from '../value.js';
 import { didYouMean } from './names.js';
 import { describeKind } from './types.js';
 import { diagnostic, known, nixString, quote, type Rule, type RuleContext } from './rule.js';
@@ -20,8 +20,7 @@ function entries(ctx: RuleContext): { entry: Extract<Value, { kind: 'attrs' }>; 
 }
 
 function stringOf(attr: Attr | undefined): string | undefined {
-  const value = attr?.value;
-  return value?.kind === 'string' || value?.kind === 'path' ? value.value : undefined;
+  return attr ? interpolatedText(attr.value) : undefined;
 }
 
 export const malformedContentsEntry: Rule = {
@@ -41,7 +40,7 @@ export const malformedContentsEntry: Rule = {
         const attr = item.attrs.get(key);
         if (!attr) {
           found.push(diagnostic(this.code, 'error', `This contents entry has no ${key}`, item.range));
-        } else if (!['string', 'path', 'dynamic'].includes(attr.value.kind)) {
+        } else if (attr.value.kind !== 'dynamic' && interpolatedText(attr.value) === undefined) {
           found.push(diagnostic(this.code, 'error', `${key} must be a path or string, not ${describeKind(attr.value)}`, attr.value.range));
         }
       }

@@ -1,5 +1,5 @@
 import { ARGUMENTS } from '../schema.js';
-import type { Value } from '../value.js';
+import { interpolatedText, isDerivation, type Value } from '../value.js';
 import { diagnostic, explicit, type Rule } from './rule.js';
 
 export function describeKind(value: Value): string {
@@ -18,7 +18,7 @@ export function describeKind(value: Value): string {
     case 'list':
       return 'a list';
     case 'attrs':
-      return 'an attribute set';
+      return isDerivation(value) ? `the derivation ${interpolatedText(value) ?? ''}`.trimEnd() : 'an attribute set';
     case 'lambda':
       return 'a function';
     case 'dynamic':
@@ -35,6 +35,7 @@ export const wrongType: Rule = {
     for (const spec of ARGUMENTS) {
       const value = explicit(ctx, spec.name)?.value;
       if (!value || value.kind === 'dynamic' || spec.kinds.includes(value.kind)) continue;
+      if (spec.interpolated && interpolatedText(value) !== undefined) continue;
       found.push(diagnostic(this.code, 'error', `${spec.name} must be ${spec.typeText}, not ${describeKind(value)}`, value.range));
     }
     return found;

@@ -1,7 +1,7 @@
 import { fsTypeFacts, isValidUuid, labelProblem, SUPPORTED_FS_TYPES } from '../../fstypes.js';
 import { KNOWN_FORMATS } from '../../options.js';
 import { didYouMean } from './names.js';
-import { diagnostic, explicit, known, knownString, nixString, quote, replaceValueFix, type Rule } from './rule.js';
+import { diagnostic, explicit, known, knownBool, knownString, nixString, quote, replaceValueFix, type Rule } from './rule.js';
 
 /**
  * The other formats `qemu-img convert -O <format>` writes without extra options (qemu-utils
@@ -79,4 +79,17 @@ export const invalidUuid: Rule = {
   },
 };
 
-export const VALUE_RULES: readonly Rule[] = [unknownFormat, unsupportedFsType, labelTooLong, invalidUuid];
+/** touchEFIVars copies efiVariables, which defaults to OVMF.variables: nixpkgs fails on an OVMF without it as well. */
+export const ovmfWithoutVariables: Rule = {
+  code: 'ovmf-without-variables',
+  summary: 'touchEFIVars reads OVMF.variables, and the OVMF given has none.',
+  check(ctx) {
+    const ovmf = explicit(ctx, 'OVMF')?.value;
+    if (knownBool(ctx, 'touchEFIVars') !== true || explicit(ctx, 'efiVariables') || ovmf?.kind !== 'attrs' || ovmf.attrs.has('variables')) return [];
+    const message =
+      'OVMF has no attribute "variables", which efiVariables defaults to and touchEFIVars copies; pass a firmware package like pkgs.OVMF.fd, or set efiVariables';
+    return [diagnostic(this.code, 'error', message, ovmf.range)];
+  },
+};
+
+export const VALUE_RULES: readonly Rule[] = [unknownFormat, unsupportedFsType, labelTooLong, invalidUuid, ovmfWithoutVariables];
