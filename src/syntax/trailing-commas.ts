@@ -13,38 +13,37 @@ import type { SyntaxNode, Tree } from './parser.js';
  * inside a string or a default value.
  */
 export function trailingFormalCommas(tree: Tree): number[] {
-  const found: number[] = [];
-  if (!tree.rootNode.hasError) return found;
-  const pending: SyntaxNode[] = [tree.rootNode];
-  while (pending.length > 0) {
-    const node = pending.pop()!;
-    if (node.type === 'formals') {
-      const comma = trailingComma(node);
-      if (comma !== undefined) found.push(comma);
-    }
-    for (let i = node.childCount - 1; i >= 0; i--) {
-      const child = node.child(i)!;
-      if (child.hasError) pending.push(child);
-    }
-  }
-  return found.sort((a, b) => a - b);
+  if (!tree.rootNode.hasError) return [];
+  // One native search: walking the tree from JavaScript costs a call per node.
+  return tree.rootNode
+    .descendantsOfType('formals')
+    .filter((formals) => formals.hasError)
+    .flatMap((formals) => trailingComma(formals) ?? []);
 }
 
 function trailingComma(formals: SyntaxNode): number | undefined {
-  const parts = formals.children.filter((child) => child.type !== 'comment');
-  const close = parts.pop();
+  const close = formals.lastChild;
   if (close?.type !== '}' || close.isMissing) return undefined;
-  let last = parts.pop();
-  // `{ a, }` → formal a, `,`, a formal whose name tree-sitter had to invent.
+  const last = significantBefore(close);
+  // The comma as a child of `formals`, or the ERROR node that holds it.
+  let comma: SyntaxNode | null;
   if (last?.type === 'formal' && last.startIndex === last.endIndex && last.childForFieldName('name')?.isMissing) {
-    last = parts.pop();
-    if (last?.type !== ',') return undefined;
-  } else if (last?.type === 'ERROR' && last.childCount === 1 && last.child(0)!.type === ',') {
+    // `{ a, }` → formal a, `,`, a formal whose name tree-sitter had to invent.
+    comma = significantBefore(last);
+    if (comma?.type !== ',') return undefined;
+  } else if (last?.type === 'ERROR' && last.childCount === 1 && last.firstChild!.type === ',') {
     // `{ a ? "x", }` → formal a, ERROR(`,`).
-    last = last.child(0)!;
+    comma = last;
   } else {
     return undefined;
   }
-  const before = parts.pop();
-  return before?.type === 'formal' && !before.hasError ? last.startIndex : undefined;
+  const before = significantBefore(comma);
+  return before?.type === 'formal' && !before.hasError ? comma.startIndex : undefined;
+}
+
+/** The sibling before `node`, comments skipped. */
+function significantBefore(node: SyntaxNode): SyntaxNode | null {
+  let previous = node.previousSibling;
+  while (previous?.type === 'comment') previous = previous.previousSibling;
+  return previous;
 }
