@@ -7,5 +7,7 @@ export default defineConfig({
     pool: 'forks',
     testTimeout: 120_000,
     hookTimeout: 120_000,
+    // A private TMPDIR for the run, which must be empty again at the end.
+    globalSetup: ['test/helpers/tmp-guard.ts'],
   },
 });

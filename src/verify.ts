@@ -4,14 +4,15 @@
  * Registrations come from the host's Nix store: store-only images carry none, as in
  * nixpkgs (full images, coming next, bring their own database).
  */
-import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { filesystemFor } from './image/fs/index.js';
 import { inspectImage, type FilesystemInfo, type ImageInfo } from './image/read.js';
 import { closureOf, narHashOf, type StorePathInfo } from './nix/closure.js';
 import { runNixTool } from './nix/run.js';
-import { runTool } from './tools.js';
+import { removeTree } from './remove-tree.js';
+import { runTool, stopToolsOn } from './tools.js';
 
 const STORE_ENTRY = /^[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+\-._?=]+$/;
 const STORE_DIR = '/nix/store';
@@ -49,14 +50,23 @@ export async function resolveImageFile(target: string): Promise<string> {
   return path.join(target, path.basename(line.split(' ').slice(2).join(' ')));
 }
 
-/** The filesystem that holds the store: the largest one that is not a FAT boot partition. */
+/**
+ * The filesystem that holds the store: the largest one that is not FAT (boot partitions
+ * are), or the largest FAT one when there is nothing else (fsType = "vfat").
+ */
 export function rootFilesystemOf(info: ImageInfo): FilesystemInfo {
-  const candidates = info.filesystems.filter((fs) => fs.type !== 'vfat').sort((a, b) => b.sizeBytes - a.sizeBytes);
+  const notFat = info.filesystems.filter((fs) => fs.type !== 'vfat');
+  const candidates = (notFat.length > 0 ? notFat : [...info.filesystems]).sort((a, b) => b.sizeBytes - a.sizeBytes);
   if (candidates.length === 0) throw new Error(`${info.file}: no root filesystem found (found: ${info.filesystems.map((f) => f.type).join(', ') || 'nothing'})`);
   return candidates[0]!;
 }
 
-export async function verifyImage(target: string, workRoot = os.tmpdir()): Promise<VerifyReport> {
+/** Reads the image back and checks it; every tool it starts stops when `signal` aborts (Ctrl-C), and its scratch folder goes. */
+export function verifyImage(target: string, workRoot = os.tmpdir(), signal?: AbortSignal): Promise<VerifyReport> {
+  return stopToolsOn(signal, () => verifyInWorkDir(target, workRoot));
+}
+
+async function verifyInWorkDir(target: string, workRoot: string): Promise<VerifyReport> {
   const image = await resolveImageFile(target);
   const workDir = await mkdtemp(path.join(workRoot, 'nixdisk-verify-'));
   try {
@@ -104,7 +114,8 @@ export async function verifyImage(target: string, workRoot = os.tmpdir()): Promi
     report.corrupted.sort((a, b) => a.path.localeCompare(b.path));
     return report;
   } finally {
-    await rm(workDir, { recursive: true, force: true });
+    // The extracted tree keeps the image's read-only directories.
+    await removeTree(workDir);
   }
 }
 

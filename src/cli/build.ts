@@ -1,5 +1,5 @@
-import { constants } from 'node:os';
 import type { Argv, CommandModule } from 'yargs';
+import { catchInterrupts } from './interrupt.js';
 import { diagnosticPaint, err, out } from './output.js';
 
 interface BuildArguments {
@@ -47,17 +47,9 @@ const build: CommandModule<object, BuildArguments> = {
     // reading the events line by line never meets prose.
     const say = (text: string, event: Record<string, unknown>) =>
       process.stderr.write(argv.json ? JSON.stringify(event) + '\n' : text + '\n');
-    const controller = new AbortController();
-    // The shell's convention for a death by signal: 130 for SIGINT, 143 for SIGTERM.
-    let signalExitCode = 130;
-    const interrupt = (signal: NodeJS.Signals) => {
-      if (controller.signal.aborted) process.exit(signalExitCode);
-      signalExitCode = 128 + constants.signals[signal];
-      say(err.yellow('\nnixdisk: interrupted, cleaning up (press Ctrl-C again to quit at once)'), { type: 'interrupted', signal });
-      controller.abort(new Error('interrupted'));
-    };
-    process.on('SIGINT', interrupt);
-    process.on('SIGTERM', interrupt);
+    const interrupts = catchInterrupts((signal) =>
+      say(err.yellow('\nnixdisk: interrupted, cleaning up (press Ctrl-C again to quit at once)'), { type: 'interrupted', signal }),
+    );
     try {
       const built = await buildFromFile({
         file: argv.file,
@@ -67,7 +59,7 @@ const build: CommandModule<object, BuildArguments> = {
         includes: argv.include ?? [],
         outDir: argv['out-link'],
         compression: argv.compression,
-        signal: controller.signal,
+        signal: interrupts.signal,
         emit: progress.emit,
       });
       progress.stop();
@@ -78,10 +70,10 @@ const build: CommandModule<object, BuildArguments> = {
       process.stdout.write(out.bold(built.outDir) + '\n');
     } catch (error) {
       progress.stop();
-      if (controller.signal.aborted) {
+      if (interrupts.signal.aborted) {
         const message = 'build interrupted; nothing was written';
         say(`nixdisk: ${message}`, { type: 'error', interrupted: true, message });
-        process.exitCode = signalExitCode;
+        process.exitCode = interrupts.exitCode();
       } else if (error instanceof ArgumentsError) {
         for (const d of error.diagnostics) {
           const record = toRecord(argv.file, d);
@@ -94,8 +86,7 @@ const build: CommandModule<object, BuildArguments> = {
         process.exitCode = 1;
       }
     } finally {
-      process.off('SIGINT', interrupt);
-      process.off('SIGTERM', interrupt);
+      interrupts.dispose();
     }
   },
 };

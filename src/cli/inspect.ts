@@ -1,4 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
+import { catchInterrupts } from './interrupt.js';
 import { err, out } from './output.js';
 
 interface InspectArguments {
@@ -14,15 +15,19 @@ const inspect: CommandModule<object, InspectArguments> = {
       .positional('image', { type: 'string', describe: 'an image file, or an output folder', demandOption: true })
       .option('json', { type: 'boolean', default: false, describe: 'print JSON' }) as Argv<InspectArguments>,
   handler: async (argv) => {
-    const { mkdtemp, rm } = await import('node:fs/promises');
+    const { mkdtemp } = await import('node:fs/promises');
     const os = await import('node:os');
     const path = await import('node:path');
     const { inspectImage } = await import('../image/read.js');
     const { resolveImageFile } = await import('../verify.js');
     const { formatBytes } = await import('../units.js');
+    const { stopToolsOn } = await import('../tools.js');
+    const { removeTree } = await import('../remove-tree.js');
+    const interrupts = catchInterrupts(() => process.stderr.write(err.yellow('\nnixdisk: interrupted, cleaning up\n')));
     const workDir = await mkdtemp(path.join(os.tmpdir(), 'nixdisk-inspect-'));
     try {
-      const { raw: _raw, ...info } = await inspectImage(await resolveImageFile(argv.image), workDir);
+      const image = await resolveImageFile(argv.image);
+      const { raw: _raw, ...info } = await stopToolsOn(interrupts.signal, () => inspectImage(image, workDir));
       if (argv.json) {
         process.stdout.write(JSON.stringify(info, null, 2) + '\n');
         return;
@@ -37,10 +42,16 @@ const inspect: CommandModule<object, InspectArguments> = {
         process.stdout.write(`  ${fs.partition === 0 ? 'whole disk' : `partition ${fs.partition}`}: ${fs.type}${fs.label ? ` label "${fs.label}"` : ''}${fs.uuid ? ` uuid ${fs.uuid}` : ''}\n`);
       }
     } catch (error) {
+      if (interrupts.signal.aborted) {
+        process.stderr.write('nixdisk: inspect interrupted\n');
+        process.exitCode = interrupts.exitCode();
+        return;
+      }
       process.stderr.write(`${err.red('nixdisk: inspect failed:')} ${(error as Error).message}\n`);
       process.exitCode = 1;
     } finally {
-      await rm(workDir, { recursive: true, force: true });
+      await removeTree(workDir);
+      interrupts.dispose();
     }
   },
 };

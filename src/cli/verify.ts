@@ -1,4 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
+import { catchInterrupts } from './interrupt.js';
 import { err, out } from './output.js';
 
 interface VerifyArguments {
@@ -15,8 +16,9 @@ const verify: CommandModule<object, VerifyArguments> = {
       .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' }) as Argv<VerifyArguments>,
   handler: async (argv) => {
     const { verifyImage, reportIsClean } = await import('../verify.js');
+    const interrupts = catchInterrupts(() => process.stderr.write(err.yellow('\nnixdisk: interrupted, cleaning up\n')));
     try {
-      const report = await verifyImage(argv.image);
+      const report = await verifyImage(argv.image, undefined, interrupts.signal);
       const clean = reportIsClean(report);
       if (argv.json) {
         process.stdout.write(JSON.stringify({ ...report, clean }, null, 2) + '\n');
@@ -33,8 +35,15 @@ const verify: CommandModule<object, VerifyArguments> = {
       }
       process.exitCode = clean ? 0 : 1;
     } catch (error) {
+      if (interrupts.signal.aborted) {
+        process.stderr.write('nixdisk: verify interrupted\n');
+        process.exitCode = interrupts.exitCode();
+        return;
+      }
       process.stderr.write(`${err.red('nixdisk: verify failed:')} ${(error as Error).message}\n`);
       process.exitCode = 1;
+    } finally {
+      interrupts.dispose();
     }
   },
 };

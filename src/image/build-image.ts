@@ -6,7 +6,7 @@
  * qemu-img convert for the other formats → $out (image, hydra-build-products) → postVM.
  * It sees ImageOptions and a Closure, never Nix syntax.
  */
-import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Closure } from '../nix/closure.js';
@@ -23,6 +23,7 @@ import { createBootFat } from './fs/vfat.js';
 import { hydraBuildProductLine, OutputDir } from './output-dir.js';
 import { additionalSpaceBytes, assemblyPieces, diskSectors, planImage, type ImagePiece, type ImagePlan } from './plan.js';
 import { runPostVM } from './postvm.js';
+import { removeTree } from '../remove-tree.js';
 import { stopToolsOn } from '../tools.js';
 import { stageStorePaths } from './stage.js';
 import { gptBytes } from './table/gpt.js';
@@ -128,7 +129,8 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
     await output.abort();
     throw error;
   } finally {
-    await rm(workDir, { recursive: true, force: true });
+    // The staged tree holds the store's read-only directories.
+    await removeTree(workDir);
   }
 }
 

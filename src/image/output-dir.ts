@@ -5,8 +5,9 @@
  * anything else is refused rather than lost.
  */
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, rename, rm, rmdir } from 'node:fs/promises';
+import { lstat, mkdir, rename, rmdir } from 'node:fs/promises';
 import path from 'node:path';
+import { removeTree } from '../remove-tree.js';
 
 const PRODUCTS = path.join('nix-support', 'hydra-build-products');
 
@@ -46,11 +47,11 @@ export class OutputDir {
       await rename(this.finalDir, previous);
     }
     await rename(this.tempDir, this.finalDir);
-    if (previous) await rm(previous, { recursive: true, force: true });
+    if (previous) await removeTree(previous);
   }
 
   async abort(): Promise<void> {
-    await rm(this.tempDir, { recursive: true, force: true });
+    await removeTree(this.tempDir);
     if (this.createdParent) await removeEmptyFolders(path.dirname(this.tempDir), this.createdParent);
   }
 }

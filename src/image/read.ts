@@ -55,7 +55,7 @@ interface SfdiskJson {
     label: 'dos' | 'gpt';
     id?: string;
     sectorsize?: number;
-    partitions: { node: string; start: number; size: number; type: string; uuid?: string; name?: string; bootable?: boolean }[];
+    partitions?: { node: string; start: number; size: number; type: string; uuid?: string; name?: string; bootable?: boolean }[];
   };
 }
 
@@ -71,6 +71,9 @@ export async function readPartitionTable(raw: string): Promise<ImageInfo['table'
     throw error;
   }
   const table = parsed.partitiontable;
+  // A FAT boot sector ends in the MBR signature: sfdisk reads a whole-disk vfat as an
+  // empty dos table, which lists no partitions at all.
+  if (!table.partitions?.length) return { kind: 'none', partitions: [] };
   const sector = table.sectorsize ?? 512;
   return {
     kind: table.label,

@@ -4,6 +4,7 @@
  * file we do not own) cp falls back to a reflink or a copy.
  */
 import { mkdir } from 'node:fs/promises';
+import { removeTree } from '../remove-tree.js';
 import { runTool, ToolFailedError } from '../tools.js';
 
 /** Puts each store path at the top of `dest` (`dest/<hash>-<name>`), as an onlyNixStore image holds them. */
@@ -15,7 +16,7 @@ export async function stageStorePaths(storePaths: string[], dest: string): Promi
     return 'linked';
   } catch (error) {
     if (!(error instanceof ToolFailedError)) throw error;
-    await runTool('rm', ['-rf', '--one-file-system', dest]);
+    await removeTree(dest);
     await mkdir(dest, { recursive: true });
     await runTool('cp', ['-a', '--reflink=auto', ...storePaths, dest + '/']);
     return 'copied';

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURE_CLOSURE, nixString, writeCall } from '../helpers/build-fixture.js';
-import { caseFolder, expectNoStackTrace, expectNothingLeft, nixdisk, type CliRun } from './fixtures/cli.js';
+import { caseFolder, expectNoStackTrace, expectNothingLeft, interruptRun, nixdisk, type CliRun } from './fixtures/cli.js';
 
 const LARGE_CLOSURE = path.join(import.meta.dirname, 'fixtures', 'large-closure.nix');
 const SLOW_CLOSURE = path.join(import.meta.dirname, 'fixtures', 'slow-closure.nix');
@@ -251,27 +251,6 @@ describe('a missing tool', () => {
 });
 
 describe('Ctrl-C (SIGINT to nixdisk alone) in the middle of a build', () => {
-  /**
-   * Starts a build, sends SIGINT `delayMs` after `marker` first shows on stderr, and
-   * returns the run with the milliseconds from the signal to exit.
-   */
-  async function interrupt(cwd: string, args: string[], marker: string, delayMs: number, signal: NodeJS.Signals = 'SIGINT'): Promise<CliRun & { afterSignalMs: number }> {
-    let sentAt = 0;
-    const run = await nixdisk(['build', ...args], {
-      cwd,
-      onStderr: (child, stderr) => {
-        if (sentAt !== 0 || !stderr.includes(marker)) return;
-        sentAt = -1;
-        setTimeout(() => {
-          sentAt = performance.now();
-          child.kill(signal);
-        }, delayMs);
-      },
-    });
-    expect(sentAt, `never saw "${marker}":\n${run.stderr}`).toBeGreaterThan(0);
-    return { ...run, afterSignalMs: performance.now() - sentAt };
-  }
-
   async function expectInterruptedCleanly(run: CliRun, cwd: string, expected: string[], exitCode = 130): Promise<void> {
     expect(run.code, run.stderr).toBe(exitCode);
     expect(run.stderr).toMatch(/interrupted, cleaning up/);
@@ -293,7 +272,7 @@ describe('Ctrl-C (SIGINT to nixdisk alone) in the middle of a build', () => {
   ] as const)('%s while qemu-img writes the image: stops it at once, exit %i, nothing left', async (signal, exitCode) => {
     const cwd = await caseFolder(dir, `${signal}-convert`);
     await writeFile(path.join(cwd, 'image.nix'), largeCall);
-    const run = await interrupt(cwd, ['image.nix', '-o', 'out'], '==> writing nixos.qcow2', 700, signal);
+    const run = await interruptRun(cwd, ['build', 'image.nix', '-o', 'out'], '==> writing nixos.qcow2', 700, signal);
     await expectInterruptedCleanly(run, cwd, ['image.nix'], exitCode);
     // Compressing the whole image takes several seconds more; qemu-img must have been stopped.
     expect(run.afterSignalMs).toBeLessThan(3000);
@@ -304,7 +283,7 @@ describe('Ctrl-C (SIGINT to nixdisk alone) in the middle of a build', () => {
     await writeFile(path.join(cwd, 'image.nix'), largeCall);
     // Writing the 320 MB closure takes about 0.25 s: the signal lands in the middle.
     // The root filesystem is filled while the disk is written (raw, before qemu-img compresses it).
-    const run = await interrupt(cwd, ['image.nix', '-o', 'out'], '==> writing the ', 60);
+    const run = await interruptRun(cwd, ['build', 'image.nix', '-o', 'out'], '==> writing the ', 60);
     await expectInterruptedCleanly(run, cwd, ['image.nix']);
     expect(run.stderr).not.toMatch(/==> writing nixos/);
     expect(run.afterSignalMs).toBeLessThan(1500);
@@ -314,7 +293,7 @@ describe('Ctrl-C (SIGINT to nixdisk alone) in the middle of a build', () => {
     const cwd = await caseFolder(dir, 'sigint-postvm');
     const pause = `sleep 9.${process.pid}`;
     await writeCall(cwd, 'image', { partitionTableType: '"none"', postVM: nixString(`echo postvm-started; ${pause}; echo late > $out/late`) });
-    const run = await interrupt(cwd, ['image.nix', '-o', 'out'], 'postvm-started', 300);
+    const run = await interruptRun(cwd, ['build', 'image.nix', '-o', 'out'], 'postvm-started', 300);
     await expectInterruptedCleanly(run, cwd, ['image.nix']);
     expect(run.afterSignalMs).toBeLessThan(3000);
     expect(await processesMentioning(pause)).toBe('');
@@ -323,7 +302,7 @@ describe('Ctrl-C (SIGINT to nixdisk alone) in the middle of a build', () => {
   it('--json: the interrupt and its outcome are JSON lines too', async () => {
     const cwd = await caseFolder(dir, 'sigint-json');
     await writeCall(cwd, 'image', { partitionTableType: '"none"', postVM: nixString('echo postvm-started; sleep 20') });
-    const run = await interrupt(cwd, ['image.nix', '--json', '-o', 'out'], '"line":"postvm-started"', 200);
+    const run = await interruptRun(cwd, ['build', 'image.nix', '--json', '-o', 'out'], '"line":"postvm-started"', 200);
     expect(run.code, run.stderr).toBe(130);
     const events = run.stderr.trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(events.slice(-2)).toEqual([
@@ -340,7 +319,7 @@ describe('Ctrl-C (SIGINT to nixdisk alone) in the middle of a build', () => {
       path.join(cwd, 'image.nix'),
       `{ nonce }:\n${MAKE_DISK_IMAGE} {\n  ${STORE_ONLY}\n  additionalPaths = [ (import ${SLOW_CLOSURE} { inherit nonce; }) ];\n  partitionTableType = "none";\n}\n`,
     );
-    const run = await interrupt(cwd, ['image.nix', '--argstr', 'nonce', nonce, '-o', 'out'], "building '", 500);
+    const run = await interruptRun(cwd, ['build', 'image.nix', '--argstr', 'nonce', nonce, '-o', 'out'], "building '", 500);
     await expectInterruptedCleanly(run, cwd, ['image.nix']);
     expect(run.afterSignalMs).toBeLessThan(10_000);
     expect(await processesMentioning(nonce)).toBe('');

@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,8 +7,16 @@ import { evaluateCallSite, instantiate } from '../../src/nix/evaluate.js';
 import { installablesOf } from '../../src/nix/serialized.js';
 import { closureOf, formatRegistration, narHashOf, NixStoreError, parseRegistration, realise, type Closure } from '../../src/nix/closure.js';
 import { PACKAGE_ROOT } from '../../src/package.js';
+import { removeTree } from '../../src/remove-tree.js';
 
 const FIXTURE = path.join(PACKAGE_ROOT, 'test', 'fixtures', 'closure.nix');
+
+/** Every folder a test here makes goes inside this one (the NAR copy keeps the store's read-only modes). */
+let scratch: string;
+beforeAll(() => {
+  scratch = mkdtempSync(path.join(tmpdir(), 'nixdisk-closure-test-'));
+});
+afterAll(() => removeTree(scratch));
 
 function byName(closure: Closure, name: string) {
   const info = closure.paths.find((p) => p.path.endsWith(`-${name}`));
@@ -69,7 +77,7 @@ describe('realise and closureOf on test/fixtures/closure.nix', () => {
     for (const info of closure.paths) {
       expect(await narHashOf(info.path)).toBe(info.narHash);
     }
-    const copy = path.join(mkdtempSync(path.join(tmpdir(), 'nixdisk-nar-')), 'data');
+    const copy = path.join(mkdtempSync(path.join(scratch, 'nar-')), 'data');
     const data = byName(closure, 'nixdisk-fixture-data');
     execFileSync('cp', ['-a', data.path, copy]);
     expect(await narHashOf(copy)).toBe(data.narHash);
@@ -80,7 +88,7 @@ describe('realise and closureOf on test/fixtures/closure.nix', () => {
 
   it('writes a closureInfo registration that nix-store --load-db accepts as the same closure', () => {
     const registration = formatRegistration(closure.paths);
-    const stateDir = mkdtempSync(path.join(tmpdir(), 'nixdisk-state-'));
+    const stateDir = mkdtempSync(path.join(scratch, 'state-'));
     const env = { ...process.env, NIX_STATE_DIR: stateDir };
     execFileSync('nix-store', ['--load-db'], { input: registration, env });
     const reloaded = parseRegistration(execFileSync('nix-store', ['--dump-db'], { env }).toString());
@@ -90,7 +98,7 @@ describe('realise and closureOf on test/fixtures/closure.nix', () => {
 
 describe('realise', () => {
   it("streams Nix's build log lines while building", async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'nixdisk-realise-'));
+    const dir = mkdtempSync(path.join(scratch, 'realise-'));
     // A fresh name every run, so Nix really builds it.
     const marker = `nixdisk-progress-${process.pid}-${Date.now()}`;
     writeFileSync(
@@ -106,7 +114,7 @@ describe('realise', () => {
   });
 
   it("reports a failing build with Nix's log", async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'nixdisk-realise-'));
+    const dir = mkdtempSync(path.join(scratch, 'realise-'));
     const name = `nixdisk-failing-${process.pid}-${Date.now()}`;
     writeFileSync(
       path.join(dir, 'failing.nix'),

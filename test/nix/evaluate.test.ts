@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -222,7 +222,7 @@ describe('evaluateCallSite: Nix errors reach the user', () => {
   it('reports a syntax error with its position', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'nixdisk-eval-'));
     writeFileSync(path.join(dir, 'syntax.nix'), '{ x = ;\n');
-    const error = await evaluationError(path.join(dir, 'syntax.nix'));
+    const error = await evaluationError(path.join(dir, 'syntax.nix')).finally(() => rmSync(dir, { recursive: true }));
     expect(error.message).toMatch(/error: syntax error, unexpected ';'/);
     expect(error.message).toMatch(/syntax\.nix:1:7/);
   });

@@ -1,7 +1,8 @@
 /**
  * btrfs by `mkfs.btrfs --rootdir` (btrfs-progs 6.2), run under fakeroot so every file
  * is recorded as root-owned (mkfs.btrfs has no all-root option; fakeroot's stat reports
- * uid/gid 0). Hard links stay hard links.
+ * uid/gid 0), also when an ordinary user builds from a staged copy that user owns.
+ * Hard links stay hard links.
  *
  * Size: with --rootdir on a regular file, mkfs.btrfs grows the file when the tree does
  * not fit (it never writes a filesystem smaller than the tree needs), so the needed

@@ -9,6 +9,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toolSearchPath } from '../../../src/tools.js';
 import { FilesystemTooSmallError, type Filesystem, type FilesystemBuild } from '../../../src/image/fs/filesystem.js';
+import type { OwnedEntry } from '../../helpers/image-owners.js';
 import { describeTree, makeCopyDir, rawDirectoryOrder, makeSampleTree, recopyTree, removeTree, sha256File, touchTree, type SampleTreeOptions } from './sample-tree.js';
 
 export interface Conformance {
@@ -36,6 +37,11 @@ export async function blkid(image: string): Promise<Record<string, string>> {
     const at = line.indexOf('=');
     return [line.slice(0, at), line.slice(at + 1)];
   }));
+}
+
+/** An owner listing of test/helpers/image-owners.ts as `owners` takes it: entry → "uid:gid". */
+export function ownersByEntry(list: (image: string) => Promise<OwnedEntry[]>): (image: string) => Promise<Record<string, string>> {
+  return async (image) => Object.fromEntries((await list(image)).map((owned) => [owned.entry, `${owned.uid}:${owned.gid}`]));
 }
 
 /** uid:gid of every entry of an extracted tree (extraction as root keeps them). */
