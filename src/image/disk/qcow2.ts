@@ -28,13 +28,13 @@ export interface Qcow2Layout {
   metadata: { offset: number; bytes: Buffer }[];
 }
 
-const CLUSTER_BITS = 16;
+export const QCOW2_CLUSTER_BITS = 16;
 const U64_BYTES = 8;
 const REFCOUNT_BYTES = 2;
 /** refcount_order 4: 2^4-bit refcounts. */
 const REFCOUNT_ORDER = 4;
-const TABLE_ENTRIES_PER_CLUSTER = QCOW2_CLUSTER_BYTES / U64_BYTES;
-const REFCOUNTS_PER_BLOCK = QCOW2_CLUSTER_BYTES / REFCOUNT_BYTES;
+export const TABLE_ENTRIES_PER_CLUSTER = QCOW2_CLUSTER_BYTES / U64_BYTES;
+export const REFCOUNTS_PER_BLOCK = QCOW2_CLUSTER_BYTES / REFCOUNT_BYTES;
 const GUEST_BYTES_PER_L2 = QCOW2_CLUSTER_BYTES * TABLE_ENTRIES_PER_CLUSTER;
 /** qemu refuses to open an image whose L1 table is larger than this (QCOW_MAX_L1_SIZE). */
 const MAX_L1_TABLE_BYTES = 32 * 1024 * 1024;
@@ -48,10 +48,10 @@ const HEADER_EXTENSION_END_BYTES = 8;
 
 const TWO_POW_32 = 0x1_0000_0000;
 /** Bit 63 of a table entry, as set in its high half: refcount exactly 1, writable in place. */
-const COPIED_HIGH_BIT = 0x8000_0000;
+export const COPIED_HIGH_BIT = 0x8000_0000;
 
 /** Offsets stay below 2^53, so a u64 is written as two u32 halves rather than through BigInt. */
-function writeU64(buffer: Buffer, at: number, value: number, highFlags = 0): void {
+export function writeU64(buffer: Buffer, at: number, value: number, highFlags = 0): void {
   buffer.writeUInt32BE(Math.floor(value / TWO_POW_32) + highFlags, at);
   buffer.writeUInt32BE(value >>> 0, at + 4);
 }
@@ -62,28 +62,14 @@ function writeU64(buffer: Buffer, at: number, value: number, highFlags = 0): voi
  * diskBytes are an error).
  */
 export function layOutQcow2(diskBytes: number, allocated: Iterable<ByteRange>): Qcow2Layout {
-  if (!Number.isSafeInteger(diskBytes) || diskBytes <= 0) throw new Error(`qcow2: disk size ${diskBytes} is not a positive safe integer`);
-  const l1Entries = Math.ceil(diskBytes / GUEST_BYTES_PER_L2);
-  if (l1Entries * U64_BYTES > MAX_L1_TABLE_BYTES) throw new Error(`qcow2: disk size ${diskBytes} needs an L1 table larger than the ${MAX_L1_TABLE_BYTES} bytes qemu accepts`);
+  const l1Entries = qcow2L1Entries(diskBytes);
 
   const guestRuns = allocatedClusterRuns(diskBytes, allocated);
   const l2Indexes = l1IndexesInUse(guestRuns);
 
   const l1Clusters = Math.ceil((l1Entries * U64_BYTES) / QCOW2_CLUSTER_BYTES);
-  const clustersBesideRefcounts = 1 + l1Clusters + l2Indexes.length + guestRuns.dataClusters;
-  // The refcount blocks and table count themselves, so grow them until they cover the
-  // whole file including their own clusters.
-  let refcountTableClusters = 1;
-  let refcountBlocks = 1;
-  for (;;) {
-    const totalClusters = clustersBesideRefcounts + refcountTableClusters + refcountBlocks;
-    const neededBlocks = Math.ceil(totalClusters / REFCOUNTS_PER_BLOCK);
-    const neededTableClusters = Math.ceil(neededBlocks / TABLE_ENTRIES_PER_CLUSTER);
-    if (neededBlocks === refcountBlocks && neededTableClusters === refcountTableClusters) break;
-    refcountBlocks = neededBlocks;
-    refcountTableClusters = neededTableClusters;
-  }
-  const totalClusters = clustersBesideRefcounts + refcountTableClusters + refcountBlocks;
+  const { refcountTableClusters, refcountBlocks } = refcountClustersFor(1 + l1Clusters + l2Indexes.length + guestRuns.dataClusters);
+  const totalClusters = 1 + l1Clusters + l2Indexes.length + guestRuns.dataClusters + refcountTableClusters + refcountBlocks;
 
   const refcountTableCluster = 1;
   const firstRefcountBlockCluster = refcountTableCluster + refcountTableClusters;
@@ -92,7 +78,7 @@ export function layOutQcow2(diskBytes: number, allocated: Iterable<ByteRange>): 
   const firstDataCluster = firstL2Cluster + l2Indexes.length;
 
   const metadata: Qcow2Layout['metadata'] = [];
-  metadata.push({ offset: 0, bytes: header(diskBytes, l1Entries, l1Cluster, refcountTableCluster, refcountTableClusters) });
+  metadata.push({ offset: 0, bytes: qcow2Header(diskBytes, l1Entries, l1Cluster, refcountTableCluster, refcountTableClusters) });
 
   const refcountTable = Buffer.alloc(refcountBlocks * U64_BYTES);
   for (let block = 0; block < refcountBlocks; block++) writeU64(refcountTable, block * U64_BYTES, (firstRefcountBlockCluster + block) * QCOW2_CLUSTER_BYTES);
@@ -129,6 +115,32 @@ export function layOutQcow2(diskBytes: number, allocated: Iterable<ByteRange>): 
   l2Tables.forEach((bytes, position) => metadata.push({ offset: (firstL2Cluster + position) * QCOW2_CLUSTER_BYTES, bytes }));
 
   return { fileBytes: totalClusters * QCOW2_CLUSTER_BYTES, map, metadata };
+}
+
+/** The L1 table's length for a disk of `diskBytes`, which qemu must accept. */
+export function qcow2L1Entries(diskBytes: number): number {
+  if (!Number.isSafeInteger(diskBytes) || diskBytes <= 0) throw new Error(`qcow2: disk size ${diskBytes} is not a positive safe integer`);
+  const l1Entries = Math.ceil(diskBytes / GUEST_BYTES_PER_L2);
+  if (l1Entries * U64_BYTES > MAX_L1_TABLE_BYTES) throw new Error(`qcow2: disk size ${diskBytes} needs an L1 table larger than the ${MAX_L1_TABLE_BYTES} bytes qemu accepts`);
+  return l1Entries;
+}
+
+/**
+ * How many refcount table clusters and refcount blocks a file needs whose other clusters
+ * number `otherClusters`: the refcount clusters count themselves, so they grow until
+ * they cover the whole file including their own clusters.
+ */
+export function refcountClustersFor(otherClusters: number): { refcountTableClusters: number; refcountBlocks: number } {
+  let refcountTableClusters = 1;
+  let refcountBlocks = 1;
+  for (;;) {
+    const totalClusters = otherClusters + refcountTableClusters + refcountBlocks;
+    const neededBlocks = Math.ceil(totalClusters / REFCOUNTS_PER_BLOCK);
+    const neededTableClusters = Math.ceil(neededBlocks / TABLE_ENTRIES_PER_CLUSTER);
+    if (neededBlocks === refcountBlocks && neededTableClusters === refcountTableClusters) return { refcountTableClusters, refcountBlocks };
+    refcountBlocks = neededBlocks;
+    refcountTableClusters = neededTableClusters;
+  }
 }
 
 interface GuestClusterRuns {
@@ -190,13 +202,13 @@ function l1IndexesInUse(runs: GuestClusterRuns): number[] {
   return indexes;
 }
 
-function header(diskBytes: number, l1Entries: number, l1Cluster: number, refcountTableCluster: number, refcountTableClusters: number): Buffer {
+export function qcow2Header(diskBytes: number, l1Entries: number, l1Cluster: number, refcountTableCluster: number, refcountTableClusters: number): Buffer {
   // Zero-filled: no backing file, no encryption, no snapshots, no feature bits, zlib
   // compression type, and the header extension end marker that follows the header.
   const bytes = Buffer.alloc(HEADER_LENGTH + HEADER_EXTENSION_END_BYTES);
   bytes.writeUInt32BE(MAGIC, 0);
   bytes.writeUInt32BE(VERSION, 4);
-  bytes.writeUInt32BE(CLUSTER_BITS, 20);
+  bytes.writeUInt32BE(QCOW2_CLUSTER_BITS, 20);
   writeU64(bytes, 24, diskBytes);
   bytes.writeUInt32BE(l1Entries, 36);
   writeU64(bytes, 40, l1Cluster * QCOW2_CLUSTER_BYTES);
