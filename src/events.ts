@@ -5,7 +5,8 @@
  */
 export type BuildEvent =
   | { type: 'step'; step: BuildStep; message: string }
-  | { type: 'progress'; step: BuildStep; done: number; total: number }
+  /** `unit` 'bytes': done and total count bytes (shown with a rate and the time left); otherwise steps. */
+  | { type: 'progress'; step: BuildStep; done: number; total: number; unit?: 'bytes' }
   | { type: 'log'; step: BuildStep; line: string }
   | { type: 'step-done'; step: BuildStep; seconds: number }
   | { type: 'done'; outDir: string; image: string; seconds: number };

@@ -1,11 +1,9 @@
 /**
- * The formats nixdisk does not write itself (qcow2-compressed, vdi, vpc, …): `qemu-img
- * convert` turns the raw disk nixdisk wrote into them. Then VDI/VHD identities are pinned.
+ * The formats nixdisk does not write itself (qcow2-compressed with zstd, see
+ * disk/write-disk.ts imageRoute): `qemu-img convert` turns the raw disk nixdisk wrote into them.
  */
-import { open } from 'node:fs/promises';
 import { qemuFormat } from '../options.js';
 import { runTool } from '../tools.js';
-import { pinVdiHeader, pinVhdFooter, VHD_FOOTER_SIZE } from './format-identity.js';
 
 export type Compression = 'zlib' | 'zstd';
 
@@ -15,8 +13,6 @@ export interface ConvertRequest {
   output: string;
   format: string;
   compression: Compression;
-  /** Seed and time for the identities qemu-img would otherwise randomise; null keeps qemu-img's. */
-  pin: { seed: string; unixTime: number } | null;
   onProgress?: (percent: number) => void;
 }
 
@@ -44,27 +40,4 @@ export async function convertImage(request: ConvertRequest): Promise<void> {
       for (const match of chunk.matchAll(/\((\d+(?:\.\d+)?)\/100%\)/g)) request.onProgress?.(Number(match[1]));
     },
   });
-  if (request.pin) await pinIdentity(request.output, qemuFormat(request.format), request.pin.seed, request.pin.unixTime);
-}
-
-async function pinIdentity(file: string, format: string, seed: string, unixTime: number): Promise<void> {
-  if (format !== 'vdi' && format !== 'vpc') return;
-  const handle = await open(file, 'r+');
-  try {
-    if (format === 'vdi') {
-      const header = Buffer.alloc(512);
-      await handle.read(header, 0, header.length, 0);
-      await handle.write(pinVdiHeader(header, seed), 0, header.length, 0);
-      return;
-    }
-    // A dynamic VHD keeps a copy of the footer at the start of the file as well as at the end.
-    const { size } = await handle.stat();
-    for (const position of [0, size - VHD_FOOTER_SIZE]) {
-      const footer = Buffer.alloc(VHD_FOOTER_SIZE);
-      await handle.read(footer, 0, VHD_FOOTER_SIZE, position);
-      await handle.write(pinVhdFooter(footer, seed, unixTime), 0, VHD_FOOTER_SIZE, position);
-    }
-  } finally {
-    await handle.close();
-  }
 }

@@ -9,24 +9,13 @@
  * and consecutive allocated guest clusters are consecutive in the file. Format:
  * qemu's docs/interop/qcow2.txt (version 3, 64 KiB clusters, 16-bit refcounts).
  */
-import { open } from 'node:fs/promises';
-import type { ByteRange, HostMap, HostRun } from './host-map.js';
+import { allocatedUnitRuns, createContainerFile, type ContainerLayout, type UnitRuns } from './container.js';
+import type { ByteRange, HostRun } from './host-map.js';
 
 export const QCOW2_CLUSTER_BYTES = 65536;
 
-export interface Qcow2Layout {
-  /** Length of the qcow2 file. */
-  fileBytes: number;
-  /**
-   * Where each allocated guest cluster run lies in the file: cluster-aligned, merged
-   * maximal runs, sorted by guest offset. A run that holds the last cluster of a disk
-   * whose size is not a cluster multiple reaches past the disk's end; guests never write
-   * past diskBytes, so those bytes stay zero.
-   */
-  map: HostMap;
-  /** Every metadata write, in file order: header (cluster 0), refcount table, refcount blocks, L1 table, L2 tables. */
-  metadata: { offset: number; bytes: Buffer }[];
-}
+/** Metadata in file order: header (cluster 0), refcount table, refcount blocks, L1 table, L2 tables; the map is cluster-aligned. */
+export type Qcow2Layout = ContainerLayout;
 
 export const QCOW2_CLUSTER_BITS = 16;
 const U64_BYTES = 8;
@@ -64,12 +53,12 @@ export function writeU64(buffer: Buffer, at: number, value: number, highFlags = 
 export function layOutQcow2(diskBytes: number, allocated: Iterable<ByteRange>): Qcow2Layout {
   const l1Entries = qcow2L1Entries(diskBytes);
 
-  const guestRuns = allocatedClusterRuns(diskBytes, allocated);
+  const guestRuns = allocatedUnitRuns('qcow2', QCOW2_CLUSTER_BYTES, diskBytes, allocated);
   const l2Indexes = l1IndexesInUse(guestRuns);
 
   const l1Clusters = Math.ceil((l1Entries * U64_BYTES) / QCOW2_CLUSTER_BYTES);
-  const { refcountTableClusters, refcountBlocks } = refcountClustersFor(1 + l1Clusters + l2Indexes.length + guestRuns.dataClusters);
-  const totalClusters = 1 + l1Clusters + l2Indexes.length + guestRuns.dataClusters + refcountTableClusters + refcountBlocks;
+  const { refcountTableClusters, refcountBlocks } = refcountClustersFor(1 + l1Clusters + l2Indexes.length + guestRuns.units);
+  const totalClusters = 1 + l1Clusters + l2Indexes.length + guestRuns.units + refcountTableClusters + refcountBlocks;
 
   const refcountTableCluster = 1;
   const firstRefcountBlockCluster = refcountTableCluster + refcountTableClusters;
@@ -143,56 +132,8 @@ export function refcountClustersFor(otherClusters: number): { refcountTableClust
   }
 }
 
-interface GuestClusterRuns {
-  /** Sorted, disjoint, non-adjacent [starts[i], ends[i]) guest cluster runs. */
-  starts: number[];
-  ends: number[];
-  dataClusters: number;
-}
-
-/**
- * The union of the clusters the ranges touch. Sorting the starts and the ends apart and
- * sweeping them keeps the work proportional to the ranges, not to the disk, and lets the
- * typed arrays sort natively.
- */
-function allocatedClusterRuns(diskBytes: number, allocated: Iterable<ByteRange>): GuestClusterRuns {
-  const startList: number[] = [];
-  const endList: number[] = [];
-  for (const [start, end] of allocated) {
-    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end)) throw new Error(`qcow2: range [${start}, ${end}) has a bound that is not a safe integer`);
-    if (start < 0) throw new Error(`qcow2: range [${start}, ${end}) starts before the disk`);
-    if (start > end) throw new Error(`qcow2: range [${start}, ${end}) ends before it starts`);
-    if (end > diskBytes) throw new Error(`qcow2: range [${start}, ${end}) ends past the disk's ${diskBytes} bytes`);
-    if (start === end) continue;
-    startList.push(Math.floor(start / QCOW2_CLUSTER_BYTES));
-    endList.push(Math.ceil(end / QCOW2_CLUSTER_BYTES));
-  }
-  const starts = Float64Array.from(startList).sort();
-  const ends = Float64Array.from(endList).sort();
-
-  const runs: GuestClusterRuns = { starts: [], ends: [], dataClusters: 0 };
-  let openRanges = 0;
-  let nextEnd = 0;
-  const closeRun = (end: number): void => {
-    runs.ends.push(end);
-    runs.dataClusters += end - runs.starts[runs.starts.length - 1];
-  };
-  for (const start of starts) {
-    // Ends sort after equal starts, so runs that only touch merge into one.
-    while (ends[nextEnd] < start) {
-      openRanges--;
-      if (openRanges === 0) closeRun(ends[nextEnd]);
-      nextEnd++;
-    }
-    if (openRanges === 0) runs.starts.push(start);
-    openRanges++;
-  }
-  if (ends.length > 0) closeRun(ends[ends.length - 1]);
-  return runs;
-}
-
 /** The L1 entries whose L2 tables map at least one allocated cluster, ascending. */
-function l1IndexesInUse(runs: GuestClusterRuns): number[] {
+function l1IndexesInUse(runs: UnitRuns): number[] {
   const indexes: number[] = [];
   for (let run = 0; run < runs.starts.length; run++) {
     const first = Math.floor(runs.starts[run] / TABLE_ENTRIES_PER_CLUSTER);
@@ -219,17 +160,5 @@ export function qcow2Header(diskBytes: number, l1Entries: number, l1Cluster: num
   return bytes;
 }
 
-/**
- * Creates `path` (must not exist), writes layout.metadata, and sets its length to
- * layout.fileBytes; the data clusters stay holes until other writers fill them through
- * layout.map.
- */
-export async function createQcow2File(path: string, layout: Qcow2Layout): Promise<void> {
-  const handle = await open(path, 'wx');
-  try {
-    await handle.truncate(layout.fileBytes);
-    for (const { offset, bytes } of layout.metadata) await handle.write(bytes, 0, bytes.length, offset);
-  } finally {
-    await handle.close();
-  }
-}
+/** Creates `path` (must not exist) with the layout's tables; the data clusters stay holes until other writers fill them through layout.map. */
+export const createQcow2File = createContainerFile;
