@@ -4,11 +4,12 @@
  * bytes with one thread and with several; about the size qemu-img's own makes.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeRawDisk } from '../../helpers/raw-disk.js';
 import { compressedDescriptor, writeCompressedQcow2 } from '../../../src/image/disk/qcow2-compressed.js';
 
 const C = 65536;
@@ -55,13 +56,7 @@ describe('writeCompressedQcow2, as qemu-img reads it', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'nixdisk-qcow2c-'));
     raw = join(dir, 'disk.raw');
-    const handle = await open(raw, 'wx');
-    try {
-      await handle.truncate(DISK_BYTES);
-      for (const [at, bytes] of writes) await handle.write(bytes, 0, bytes.length, at);
-    } finally {
-      await handle.close();
-    }
+    await writeRawDisk(raw, DISK_BYTES, writes);
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 

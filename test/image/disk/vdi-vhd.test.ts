@@ -5,11 +5,12 @@
  * zero runs and a partial last block.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeRawDisk } from '../../helpers/raw-disk.js';
 import { pinVdiHeader, pinVhdFooter, VHD_FOOTER_SIZE } from '../../../src/image/format-identity.js';
 import { filePart, writeDisk } from '../../../src/image/disk/write-disk.js';
 
@@ -53,13 +54,7 @@ describe.each(disks)('vdi and vpc: $name', ({ name, diskBytes, writes }) => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'nixdisk-vdi-vhd-'));
     raw = join(dir, 'disk.raw');
-    const handle = await open(raw, 'wx');
-    try {
-      await handle.truncate(diskBytes);
-      for (const [at, bytes] of writes) await handle.write(bytes, 0, bytes.length, at);
-    } finally {
-      await handle.close();
-    }
+    await writeRawDisk(raw, diskBytes, writes);
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
