@@ -61,6 +61,7 @@ export class DeflatePool {
   private readonly waiting = new Map<number, { resolve: (batch: DeflatedBatch) => void; reject: (error: Error) => void }>();
   private nextId = 0;
   private failure: Error | null = null;
+  private closing = false;
 
   constructor(threads: number) {
     if (!Number.isInteger(threads) || threads < 1) throw new Error(`internal: ${threads} deflate threads`);
@@ -68,14 +69,15 @@ export class DeflatePool {
     this.busy = this.workers.map(() => 0);
     this.workers.forEach((worker, index) => {
       worker.on('message', ({ id, data, lengths }: { id: number } & DeflatedBatch) => {
-        const waiter = this.waiting.get(id)!;
+        const waiter = this.waiting.get(id);
         this.waiting.delete(id);
         this.busy[index]!--;
-        waiter.resolve({ data, lengths });
+        // A batch that finishes after close is dropped.
+        waiter?.resolve({ data, lengths });
       });
       worker.on('error', (error) => this.fail(error));
       worker.on('exit', (code) => {
-        if (code !== 0) this.fail(new Error(`a deflate thread stopped with code ${code}`));
+        if (code !== 0 && !this.closing) this.fail(new Error(`a deflate thread stopped with code ${code}`));
       });
     });
   }
@@ -93,7 +95,10 @@ export class DeflatePool {
     });
   }
 
+  /** Stops the threads; batches still under way are dropped, their promises never settle. */
   async close(): Promise<void> {
+    this.closing = true;
+    this.waiting.clear();
     await Promise.all(this.workers.map((worker) => worker.terminate()));
   }
 

@@ -144,7 +144,10 @@ export async function writeCompressedQcow2(rawFile: string, diskBytes: number, o
       // The worker takes over a copy; the original stays here for clusters stored as they are.
       const forWorker = new ArrayBuffer(batch.clusters.length);
       new Uint8Array(forWorker).set(batch.clusters);
-      inFlight.push({ ...batch, deflated: pool.deflate(forWorker, C, batch.guestClusters.length) });
+      const deflated = pool.deflate(forWorker, C, batch.guestClusters.length);
+      // Observed now: a batch that fails while an earlier one is awaited is not an unhandled rejection; placing it rethrows.
+      deflated.catch(() => {});
+      inFlight.push({ ...batch, deflated });
       if (inFlight.length >= maxInFlight) await placeOldest();
     }
     while (inFlight.length > 0) await placeOldest();

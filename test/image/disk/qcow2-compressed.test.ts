@@ -107,9 +107,11 @@ describe('writeCompressedQcow2, as qemu-img reads it', () => {
     expect(oursBytes).toBeLessThanOrEqual(theirsBytes * 1.02);
   });
 
-  it('leaves nothing behind when stopped', async () => {
+  it('leaves nothing behind when stopped with batches under way', async () => {
     const stopped = join(dir, 'stopped.qcow2');
-    await expect(writeCompressedQcow2(raw, DISK_BYTES, stopped, { threads: 2, signal: AbortSignal.abort() })).rejects.toThrow();
+    const stop = new AbortController();
+    const run = writeCompressedQcow2(raw, DISK_BYTES, stopped, { threads: 2, signal: stop.signal, onProgress: () => stop.abort(new Error('stopped here')) });
+    await expect(run).rejects.toThrow('stopped here');
     await expect(stat(stopped)).rejects.toThrow(/ENOENT/);
   });
 });
