@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { Closure } from '../nix/closure.js';
 import type { ImageOptions } from '../options.js';
 import { formatBytes, MiB, SECTOR } from '../units.js';
-import { step, type EventSink } from '../events.js';
+import { reportingBytes, step, type BuildStep, type EventSink } from '../events.js';
 import { convertImage, type Compression } from './convert.js';
 import { identityMap } from './disk/host-map.js';
 import { writeCompressedQcow2 } from './disk/qcow2-compressed.js';
@@ -264,24 +264,17 @@ async function writeImageFile(
   const describe = `writing ${plan.imageFileName} (${formatBytes(diskBytes)})`;
   const route = imageRoute(options.format, compression);
   if (route.kind === 'one-pass' && route.container === 'raw' && plan.table.kind === 'none') {
-    await step(emit, 'write', describe, () => writeFilesystemAsImage(root, imagePath, diskBytes));
+    await step(emit, 'write', describe, () => reportingBytes(byteProgress(emit, 'write'), () => writeFilesystemAsImage(root, imagePath, diskBytes)));
     return;
   }
   const identity = options.deterministic ? { seed: `${options.rootGPUID}:${options.name}`, unixTime: DETERMINISTIC_EPOCH } : null;
   if (route.kind === 'one-pass') {
-    await step(emit, 'write', describe, () => writeDisk(imagePath, route.container, diskBytes, parts, identity));
+    await step(emit, 'write', describe, () => reportingBytes(byteProgress(emit, 'write'), () => writeDisk(imagePath, route.container, diskBytes, parts, identity)));
     return;
   }
   const rawDisk = path.join(workDir, 'disk.raw');
-  await step(emit, 'write', `writing the ${formatBytes(diskBytes)} disk`, () => writeDisk(rawDisk, 'raw', diskBytes, parts));
-  // One event per whole percent at most: a --json log of a large disk stays short.
-  let shownPercent = -1;
-  const onProgress = (done: number, total: number) => {
-    const percent = Math.floor((done / total) * 100);
-    if (percent === shownPercent) return;
-    shownPercent = percent;
-    emit({ type: 'progress', step: 'convert', done: Math.round(done), total, unit: 'bytes' });
-  };
+  await step(emit, 'write', `writing the ${formatBytes(diskBytes)} disk`, () => reportingBytes(byteProgress(emit, 'write'), () => writeDisk(rawDisk, 'raw', diskBytes, parts)));
+  const onProgress = byteProgress(emit, 'convert');
   if (route.kind === 'deflate') {
     await step(emit, 'convert', `${describe}, deflating on every core`, () => writeCompressedQcow2(rawDisk, diskBytes, imagePath, { onProgress, signal }));
     return;
@@ -289,6 +282,17 @@ async function writeImageFile(
   await step(emit, 'convert', describe, () =>
     convertImage({ input: rawDisk, output: imagePath, format: options.format, compression, onProgress: (percent) => onProgress((percent / 100) * diskBytes, diskBytes) }),
   );
+}
+
+/** Byte progress of `step` as events, one per whole percent at most: a --json log of a large disk stays short. */
+function byteProgress(emit: EventSink, step: BuildStep): (done: number, total: number) => void {
+  let shownPercent = -1;
+  return (done, total) => {
+    const percent = Math.floor((done / total) * 100);
+    if (percent === shownPercent) return;
+    shownPercent = percent;
+    emit({ type: 'progress', step, done: Math.round(done), total, unit: 'bytes' });
+  };
 }
 
 /**
