@@ -22,9 +22,6 @@ export function qemuImgConvertArgs(request: Pick<ConvertRequest, 'input' | 'outp
   // 1 GB qcow2 here. nixdisk leaves writing back to the kernel for every format, as for
   // the raw images it writes itself (and as cp or tar do).
   const args = ['convert', '-p', '-t', 'unsafe', '-f', 'raw', request.input, '-O', format];
-  // Without force_size qemu rounds a VHD up to a CHS geometry, which moves the disk's end
-  // away from the backup GPT; nixdisk's disks are whole MiB, which VHD readers take as is.
-  if (format === 'vpc') args.push('-o', 'force_size=on');
   if (request.format === 'qcow2-compressed') {
     args.push('-c');
     if (request.compression === 'zstd') args.push('-o', 'compression_type=zstd');

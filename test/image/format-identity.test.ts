@@ -18,7 +18,6 @@ describe('qemuImgConvertArgs', () => {
     ['qcow2', 'zlib', ['convert', '-p', '-t', 'unsafe', '-f', 'raw', 'disk', '-O', 'qcow2', 'out']],
     ['qcow2-compressed', 'zlib', ['convert', '-p', '-t', 'unsafe', '-f', 'raw', 'disk', '-O', 'qcow2', '-c', 'out']],
     ['qcow2-compressed', 'zstd', ['convert', '-p', '-t', 'unsafe', '-f', 'raw', 'disk', '-O', 'qcow2', '-c', '-o', 'compression_type=zstd', 'out']],
-    ['vpc', 'zlib', ['convert', '-p', '-t', 'unsafe', '-f', 'raw', 'disk', '-O', 'vpc', '-o', 'force_size=on', 'out']],
     ['vdi', 'zstd', ['convert', '-p', '-t', 'unsafe', '-f', 'raw', 'disk', '-O', 'vdi', 'out']],
   ] as const)('%s with %s', (format, compression, expected) => {
     expect(qemuImgConvertArgs({ input: 'disk', output: 'out', format, compression })).toEqual(expected);
