@@ -15,17 +15,28 @@
  *
  * nixdisk runs as users run it: the bundled bin dist/nixdisk.js, started by its own #! line.
  *
+ * Two more sections, run by default too (--sections picks among main, formats, closures):
+ *
+ * - formats: nixdisk's raw, vdi, vpc and qcow2-compressed builds of the same closure, and
+ *   on one raw disk nixdisk wrote, `qemu-img convert -c -O qcow2` (zlib, as nixpkgs makes
+ *   it) against nixdisk's own deflate of the same disk, time and size side by side;
+ * - closures: generated closures of many files (bench/fixtures/generated-closure.nix,
+ *   --closure-sizes MiB:files,…), each with its tar floor, nixdisk's raw build and its
+ *   peak RSS, so growth with the closure shows.
+ *
  * Run after `bash scripts/setup.sh` (it compiles the bench and bundles nixdisk):
  *   node dist/bench/build-store-image.js [--runs 3] [--json results.json] [--work-dir DIR]
- *     [--stage-dir DIR] [--rss-method auto|proc]
+ *     [--stage-dir DIR] [--rss-method auto|proc] [--sections main,formats,closures]
+ *     [--closure-sizes 1024:10000,4096:70000]
  */
 import { constants, rmSync } from 'node:fs';
-import { access, chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { access, chmod, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { execa, type Options as ExecaOptions } from 'execa';
+import { writeCompressedQcow2 } from '../src/image/disk/qcow2-compressed.js';
 import { DEBIAN_PACKAGE_OF, toolSearchPath } from '../src/tools.js';
 import { MiB, roundToNearest } from '../src/units.js';
 
@@ -33,6 +44,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 const CLI = path.join(ROOT, 'dist', 'nixdisk.js');
 const RSS_HOOK = path.join(ROOT, 'dist', 'bench', 'rss-hook.js');
 const FIXTURE = path.join(ROOT, 'bench', 'fixtures', 'big-closure.nix');
+const GENERATED_FIXTURE = path.join(ROOT, 'bench', 'fixtures', 'generated-closure.nix');
 const GNU_TIME = '/usr/bin/time';
 
 const MIN_CLOSURE_BYTES = 800e6;
@@ -42,13 +54,15 @@ const TARGET_QCOW2_VS_FLOOR = 2;
 const TARGET_PEAK_RSS_BYTES = 150e6;
 const BLOCK = 4096;
 
-type Format = 'raw' | 'qcow2' | 'qcow2-compressed';
+type Format = 'raw' | 'qcow2' | 'qcow2-compressed' | 'vdi' | 'vpc';
 type Codec = 'zlib' | 'zstd';
 
 interface Variant {
   format: Format;
   codec: Codec;
   table: 'none' | 'efi';
+  /** The Nix expression for the closure; the big-closure fixture when absent. */
+  closure?: string;
 }
 
 interface Measured {
@@ -86,7 +100,24 @@ const { values: cli } = parseArgs({
     'rss-method': { type: 'string', default: 'auto' },
     // Where the naive pipeline's staging copy goes; default /dev/shm when it has room (see roomyTmpfs).
     'stage-dir': { type: 'string' },
+    sections: { type: 'string', default: 'main,formats,closures' },
+    'closure-sizes': { type: 'string', default: '1024:10000,4096:70000' },
   },
+});
+const SECTIONS = new Set(cli.sections!.split(','));
+for (const section of SECTIONS) {
+  if (!['main', 'formats', 'closures'].includes(section)) {
+    console.error(`--sections lists main, formats or closures, not ${section}`);
+    process.exit(2);
+  }
+}
+const CLOSURE_SIZES = cli['closure-sizes']!.split(',').map((pair) => {
+  const [mib, files] = pair.split(':').map(Number);
+  if (!Number.isInteger(mib) || !Number.isInteger(files) || mib! < 4 || files! < 4) {
+    console.error(`--closure-sizes wants MiB:files pairs, not ${pair}`);
+    process.exit(2);
+  }
+  return { mib: mib!, files: files! };
 });
 const RUNS = Number(cli.runs);
 if (!Number.isInteger(RUNS) || RUNS < 1) {
@@ -133,8 +164,8 @@ interface ClosureFacts {
   directories: number;
 }
 
-async function realiseClosure(): Promise<ClosureFacts> {
-  const built = await run('nix-build', ['--no-out-link', '--option', 'substituters', '', FIXTURE], { stderr: 'inherit' });
+async function realiseClosure(nixBuildArgs: string[] = [FIXTURE]): Promise<ClosureFacts> {
+  const built = await run('nix-build', ['--no-out-link', '--option', 'substituters', '', ...nixBuildArgs], { stderr: 'inherit' });
   const root = String(built.stdout).trim();
   const paths = String((await run('nix-store', ['-qR', root])).stdout).trim().split('\n');
   let bytes = 0;
@@ -245,8 +276,10 @@ function variantName(variant: Variant): string {
   return `${variant.format}${codec}${table}`;
 }
 
+let callFilesWritten = 0;
+
 async function writeCall(dir: string, variant: Variant): Promise<string> {
-  const file = path.join(dir, `call-${variant.format}-${variant.codec}-${variant.table}.nix`);
+  const file = path.join(dir, `call-${variant.format}-${variant.codec}-${variant.table}-${callFilesWritten++}.nix`);
   // The form of qemu-vm's store image: no partition table, no additional space.
   await writeFile(
     file,
@@ -257,7 +290,7 @@ async function writeCall(dir: string, variant: Variant): Promise<string> {
   onlyNixStore = true;
   installBootLoader = false;
   copyChannel = false;
-  additionalPaths = [ (import ${FIXTURE}) ];
+  additionalPaths = [ (${variant.closure ?? `import ${FIXTURE}`}) ];
   additionalSpace = "0M";
   format = "${variant.format}";
   partitionTableType = "${variant.table}";
@@ -458,17 +491,19 @@ async function main(): Promise<void> {
   if (!gnuTimeInstalled) console.log(`${GNU_TIME} is missing (Debian package 'time'): child peak RSS comes from polling /proc instead`);
   const haveGnuTime = gnuTimeInstalled && cli['rss-method'] === 'auto';
 
-  console.log(`realising ${path.relative(ROOT, FIXTURE)} (untimed; slow only the first time)…`);
-  const closure = await realiseClosure();
-  console.log(`closure: ${closure.paths.length} store paths, ${MB(closure.bytes)} MB, ${closure.files} files, ${closure.directories} directories`);
-  if (closure.bytes < MIN_CLOSURE_BYTES || closure.files < MIN_CLOSURE_FILES) {
-    throw new Error(`the closure is smaller than the benchmark needs (≥ ${MB(MIN_CLOSURE_BYTES)} MB, ≥ ${MIN_CLOSURE_FILES} files)`);
+  let closure: ClosureFacts | undefined;
+  if (SECTIONS.has('main') || SECTIONS.has('formats')) {
+    console.log(`realising ${path.relative(ROOT, FIXTURE)} (untimed; slow only the first time)…`);
+    closure = await realiseClosure();
+    console.log(`closure: ${closure.paths.length} store paths, ${MB(closure.bytes)} MB, ${closure.files} files, ${closure.directories} directories`);
+    if (closure.bytes < MIN_CLOSURE_BYTES || closure.files < MIN_CLOSURE_FILES) {
+      throw new Error(`the closure is smaller than the benchmark needs (≥ ${MB(MIN_CLOSURE_BYTES)} MB, ≥ ${MIN_CLOSURE_FILES} files)`);
+    }
   }
 
   const scratch = await mkdtemp(path.join(cli['work-dir'], 'nixdisk-bench-'));
-  const stageBase = cli['stage-dir'] ?? (await roomyTmpfs(2 * closure.bytes)) ?? cli['work-dir'];
+  const stageBase = cli['stage-dir'] ?? (await roomyTmpfs(2 * (closure?.bytes ?? 0))) ?? cli['work-dir'];
   const stageScratch = await mkdtemp(path.join(stageBase, 'nixdisk-bench-stage-'));
-  console.log(`naive staging copies go to ${stageBase}`);
   let forced = false;
   const onSignal = () => {
     if (forced || interrupted.signal.aborted) {
@@ -483,9 +518,22 @@ async function main(): Promise<void> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    await warmPageCache(closure.paths);
-    const results = await measureAll(closure, scratch, stageScratch, haveGnuTime);
-    await report(closure, results, haveGnuTime, stageBase);
+    const json: Record<string, unknown> = { machine: { cpus: os.cpus().length, memoryBytes: os.totalmem(), node: process.version, loadAverage: os.loadavg() }, runs: RUNS };
+    if (SECTIONS.has('main')) {
+      console.log(`naive staging copies go to ${stageBase}`);
+      await warmPageCache(closure!.paths);
+      const results = await measureAll(closure!, scratch, stageScratch, haveGnuTime);
+      json.main = await report(closure!, results, haveGnuTime, stageBase);
+    }
+    if (SECTIONS.has('formats')) {
+      await warmPageCache(closure!.paths);
+      json.formats = await measureFormats(closure!, scratch);
+    }
+    if (SECTIONS.has('closures')) json.closures = await measureClosures(scratch, haveGnuTime);
+    if (cli.json) {
+      await writeFile(cli.json, JSON.stringify(json, null, 2) + '\n');
+      console.log(`\nresults written to ${cli.json}`);
+    }
   } finally {
     await rm(scratch, { recursive: true, force: true });
     await rm(stageScratch, { recursive: true, force: true });
@@ -576,7 +624,7 @@ async function measureAll(closure: ClosureFacts, scratch: string, stageScratch: 
   return steps.map(({ measured }) => measured);
 }
 
-async function report(closure: ClosureFacts, results: Measured[], haveGnuTime: boolean, stageBase: string): Promise<void> {
+async function report(closure: ClosureFacts, results: Measured[], haveGnuTime: boolean, stageBase: string): Promise<unknown> {
   const floor = median(results.find((result) => result.group === 'floor')!.seconds);
   const naiveOf = (variant: Variant) =>
     results.find((result) => result.group === 'naive' && result.variant!.format === variant.format && result.variant!.codec === variant.codec);
@@ -620,28 +668,192 @@ async function report(closure: ClosureFacts, results: Measured[], haveGnuTime: b
     { name: 'peak RSS, nixdisk (node)', limit: `≤ ${MB(TARGET_PEAK_RSS_BYTES)} MB`, measured: `${MB(nodePeak)} MB`, pass: nodePeak <= TARGET_PEAK_RSS_BYTES },
     { name: 'peak RSS, largest tool it ran', limit: `≤ ${MB(TARGET_PEAK_RSS_BYTES)} MB`, measured: `${MB(childPeak)} MB`, pass: childPeak <= TARGET_PEAK_RSS_BYTES },
   ];
-  console.log('\ntargets:');
-  for (const target of targets) console.log(`  ${target.pass ? 'PASS' : 'FAIL'}  ${pad(target.name, 32)} ${pad(target.limit, 10)} measured ${target.measured}`);
+  printTargets(targets);
 
-  if (cli.json) {
-    const json = {
-      closure: { root: closure.root, paths: closure.paths.length, bytes: closure.bytes, files: closure.files, directories: closure.directories },
-      machine: { cpus: os.cpus().length, memoryBytes: os.totalmem(), node: process.version },
-      naiveStagingDir: stageBase,
-      runs: RUNS,
-      floorSeconds: floor,
-      results: results.map((result) => ({
-        ...result,
-        medianSeconds: median(result.seconds),
-        ratioToFloor: median(result.seconds) / floor,
-        ratioToNaive: result.group === 'nixdisk' && result.variant ? median(result.seconds) / median(naiveOf(result.variant)!.seconds) : null,
-        medianParts: Object.fromEntries(Object.entries(result.parts).map(([name, values]) => [name, median(values)])),
-      })),
-      targets,
-    };
-    await writeFile(cli.json, JSON.stringify(json, null, 2) + '\n');
-    console.log(`\nresults written to ${cli.json}`);
+  return {
+    closure: { root: closure.root, paths: closure.paths.length, bytes: closure.bytes, files: closure.files, directories: closure.directories },
+    naiveStagingDir: stageBase,
+    floorSeconds: floor,
+    results: results.map((result) => ({
+      ...result,
+      medianSeconds: median(result.seconds),
+      ratioToFloor: median(result.seconds) / floor,
+      ratioToNaive: result.group === 'nixdisk' && result.variant ? median(result.seconds) / median(naiveOf(result.variant)!.seconds) : null,
+      medianParts: Object.fromEntries(Object.entries(result.parts).map(([name, values]) => [name, median(values)])),
+    })),
+    targets,
+  };
+}
+
+// ── formats: vdi and vpc against raw, nixdisk's deflate against qemu-img's ────
+
+const TARGET_DEFLATE_VS_QEMU_IMG = 0.5;
+const TARGET_DEFLATE_SIZE_VS_QEMU_IMG = 1.02;
+const TARGET_VDI_VPC_VS_RAW = 1.15;
+const TARGET_CLOSURE_RATIO_SPREAD = 1.2;
+
+function printTargets(targets: Target[]): void {
+  console.log('\ntargets:');
+  for (const target of targets) console.log(`  ${target.pass ? 'PASS' : 'FAIL'}  ${pad(target.name, 40)} ${pad(target.limit, 10)} measured ${target.measured}`);
+}
+
+/** Rows of [name, cells…] under a header, columns after the first right-aligned. */
+function printRows(header: string[], rows: string[][]): void {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
+  const line = (cells: string[]) => cells.map((cell, column) => pad(cell, widths[column]!, column > 0)).join('  ');
+  console.log(line(header));
+  console.log(widths.map((width) => '─'.repeat(width)).join('  '));
+  for (const row of rows) console.log(line(row));
+}
+
+/** Runs each of `work` once per round, every other round backwards (see measureAll), and returns each one's seconds. */
+async function rounds<T extends string>(work: Record<T, () => Promise<number>>): Promise<Record<T, number[]>> {
+  const names = Object.keys(work) as T[];
+  const seconds = Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<T, number[]>;
+  for (let round = 1; round <= RUNS; round++) {
+    for (const name of round % 2 === 1 ? names : [...names].reverse()) {
+      seconds[name].push(await work[name]());
+      process.stdout.write(`  ${pad(name, 40)} ${seconds[name].at(-1)!.toFixed(2)} s\n`);
+    }
   }
+  return seconds;
+}
+
+async function measureFormats(closure: ClosureFacts, scratch: string): Promise<unknown> {
+  console.log('\nformats: nixdisk builds of the same closure, then one raw disk compressed two ways');
+  const calls = path.join(scratch, 'format-calls');
+  await mkdir(calls);
+  const formats = ['raw', 'vdi', 'vpc', 'qcow2-compressed'] as const;
+  const built: Record<string, { seconds: number[]; bytes: number }> = {};
+  const callOf = new Map<string, string>();
+  for (const format of formats) callOf.set(format, await writeCall(calls, { format, codec: 'zlib', table: 'none' }));
+  const buildSeconds = await rounds(
+    Object.fromEntries(
+      formats.map((format) => [
+        `nixdisk build: ${format}`,
+        async () => {
+          const result = await nixdiskRun(callOf.get(format)!, scratch, { format, codec: 'zlib', table: 'none' });
+          built[format] = { seconds: [], bytes: (await stat(result.file)).size };
+          await rm(path.join(scratch, 'nixdisk-out'), { recursive: true, force: true });
+          return result.seconds;
+        },
+      ]),
+    ),
+  );
+  for (const format of formats) built[format]!.seconds = buildSeconds[`nixdisk build: ${format}`]!;
+
+  // One raw disk nixdisk wrote (untimed), compressed by each.
+  const rawOut = path.join(scratch, 'raw-disk-out');
+  const { file: rawDisk } = await nixdiskRun(callOf.get('raw')!, scratch, { format: 'raw', codec: 'zlib', table: 'none' });
+  await rm(rawOut, { recursive: true, force: true });
+  await rename(path.join(scratch, 'nixdisk-out'), rawOut);
+  const raw = path.join(rawOut, path.basename(rawDisk));
+  const diskBytes = (await stat(raw)).size;
+  const qemuOut = path.join(scratch, 'qemu-img.qcow2');
+  const oursOut = path.join(scratch, 'nixdisk.qcow2');
+  const outputBytes: Record<string, number> = {};
+  const compressSeconds = await rounds({
+    'qemu-img convert -c -O qcow2 (zlib)': async () => {
+      const seconds = await timed(async () => {
+        await run('qemu-img', ['convert', '-c', '-f', 'raw', '-O', 'qcow2', raw, qemuOut]);
+      });
+      outputBytes.qemu = (await stat(qemuOut)).size;
+      await rm(qemuOut);
+      return seconds;
+    },
+    'nixdisk deflate (every core)': async () => {
+      const seconds = await timed(() => writeCompressedQcow2(raw, diskBytes, oursOut, { signal: interrupted.signal }));
+      outputBytes.nixdisk = (await stat(oursOut)).size;
+      await rm(oursOut);
+      return seconds;
+    },
+  });
+  await rm(rawOut, { recursive: true, force: true });
+
+  const qemuSeconds = median(compressSeconds['qemu-img convert -c -O qcow2 (zlib)']);
+  const oursSeconds = median(compressSeconds['nixdisk deflate (every core)']);
+  const rawSeconds = median(built.raw!.seconds);
+  console.log(`\nformats, store-only image of ${MB(closure.bytes)} MB in ${closure.files} files, median of ${RUNS}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((load) => load.toFixed(1)).join(' ')}\n`);
+  printRows(
+    ['nixdisk build', 'median s', '× raw build', 'image MB'],
+    formats.map((format) => [format, median(built[format]!.seconds).toFixed(2), (median(built[format]!.seconds) / rawSeconds).toFixed(2), MB(built[format]!.bytes)]),
+  );
+  console.log(`\nthe same ${MB(diskBytes)} MB raw disk, compressed:\n`);
+  printRows(
+    ['compressor', 'median s', '× qemu-img', 'output MB', '× qemu-img size'],
+    [
+      ['qemu-img convert -c (zlib)', qemuSeconds.toFixed(2), '1.00', MB(outputBytes.qemu!), '1.000'],
+      ['nixdisk deflate (zlib)', oursSeconds.toFixed(2), (oursSeconds / qemuSeconds).toFixed(2), MB(outputBytes.nixdisk!), (outputBytes.nixdisk! / outputBytes.qemu!).toFixed(3)],
+    ],
+  );
+  const vdi = median(built.vdi!.seconds) / rawSeconds;
+  const vpc = median(built.vpc!.seconds) / rawSeconds;
+  const targets: Target[] = [
+    { name: 'nixdisk deflate vs qemu-img -c, time', limit: `≤ ${TARGET_DEFLATE_VS_QEMU_IMG}×`, measured: `${(oursSeconds / qemuSeconds).toFixed(2)}×`, pass: oursSeconds / qemuSeconds <= TARGET_DEFLATE_VS_QEMU_IMG },
+    {
+      name: 'nixdisk deflate vs qemu-img -c, size',
+      limit: `≤ ${TARGET_DEFLATE_SIZE_VS_QEMU_IMG}×`,
+      measured: `${(outputBytes.nixdisk! / outputBytes.qemu!).toFixed(3)}×`,
+      pass: outputBytes.nixdisk! / outputBytes.qemu! <= TARGET_DEFLATE_SIZE_VS_QEMU_IMG,
+    },
+    { name: 'vdi build vs raw build', limit: `≤ ${TARGET_VDI_VPC_VS_RAW}×`, measured: `${vdi.toFixed(2)}×`, pass: vdi <= TARGET_VDI_VPC_VS_RAW },
+    { name: 'vpc build vs raw build', limit: `≤ ${TARGET_VDI_VPC_VS_RAW}×`, measured: `${vpc.toFixed(2)}×`, pass: vpc <= TARGET_VDI_VPC_VS_RAW },
+  ];
+  printTargets(targets);
+  return { builds: built, rawDiskBytes: diskBytes, compress: { seconds: compressSeconds, outputBytes }, targets };
+}
+
+// ── closures of many files: time against the floor and peak RSS as they grow ──
+
+async function measureClosures(scratch: string, haveGnuTime: boolean): Promise<unknown> {
+  const measured: { mib: number; files: number; closure: Omit<ClosureFacts, 'paths'>; floor: number[]; nixdisk: number[]; nodeKiB: number }[] = [];
+  for (const { mib, files } of CLOSURE_SIZES) {
+    const args = [GENERATED_FIXTURE, '--arg', 'totalMiB', String(mib), '--arg', 'files', String(files)];
+    console.log(`\nclosures: realising ${MB(mib * MiB)} MB / ${files} files (untimed; slow only the first time)…`);
+    const closure = await realiseClosure(args);
+    console.log(`closure: ${closure.paths.length} store paths, ${MB(closure.bytes)} MB, ${closure.files} files, ${closure.directories} directories`);
+    await warmPageCache(closure.paths);
+    const expression = `import ${GENERATED_FIXTURE} { totalMiB = ${mib}; files = ${files}; }`;
+    const variant: Variant = { format: 'raw', codec: 'zlib', table: 'none', closure: expression };
+    const calls = path.join(scratch, `closure-calls-${mib}`);
+    await mkdir(calls);
+    const call = await writeCall(calls, variant);
+    const seconds = await rounds({
+      [`tar cf (${mib} MiB)`]: async () => {
+        const { seconds: floor } = await floorRun(closure.paths, scratch);
+        await rm(path.join(scratch, 'floor.tar'), { force: true });
+        return floor;
+      },
+      [`nixdisk raw (${mib} MiB)`]: async () => {
+        const result = await nixdiskRun(call, scratch, variant);
+        await rm(path.join(scratch, 'nixdisk-out'), { recursive: true, force: true });
+        return result.seconds;
+      },
+    });
+    const rss = await nixdiskRssRun(call, scratch, variant, haveGnuTime);
+    measured.push({ mib, files, closure: { root: closure.root, bytes: closure.bytes, files: closure.files, directories: closure.directories }, floor: seconds[`tar cf (${mib} MiB)`]!, nixdisk: seconds[`nixdisk raw (${mib} MiB)`]!, nodeKiB: rss.nodeKiB });
+  }
+  console.log(`\ngenerated closures, store-only raw image, median of ${RUNS}, load average ${os.loadavg().map((load) => load.toFixed(1)).join(' ')}\n`);
+  const ratios = measured.map((entry) => median(entry.nixdisk) / median(entry.floor));
+  printRows(
+    ['closure', 'files', 'tar floor s', 'nixdisk raw s', '× floor', 'peak RSS MB (node)'],
+    measured.map((entry, index) => [
+      `${MB(entry.closure.bytes)} MB`,
+      String(entry.closure.files),
+      median(entry.floor).toFixed(2),
+      median(entry.nixdisk).toFixed(2),
+      ratios[index]!.toFixed(2),
+      kibToMB(entry.nodeKiB),
+    ]),
+  );
+  const spread = Math.max(...ratios) / Math.min(...ratios);
+  const peak = Math.max(...measured.map((entry) => entry.nodeKiB)) * 1024;
+  const targets: Target[] = [
+    { name: 'ratio to floor, largest / smallest', limit: `≤ ${TARGET_CLOSURE_RATIO_SPREAD}×`, measured: `${spread.toFixed(2)}×`, pass: spread <= TARGET_CLOSURE_RATIO_SPREAD },
+    { name: 'peak RSS, nixdisk (node), any closure', limit: `≤ ${MB(TARGET_PEAK_RSS_BYTES)} MB`, measured: `${MB(peak)} MB`, pass: peak <= TARGET_PEAK_RSS_BYTES },
+  ];
+  printTargets(targets);
+  return { closures: measured, ratios, targets };
 }
 
 main().catch((error: unknown) => {

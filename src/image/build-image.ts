@@ -12,10 +12,11 @@ import path from 'node:path';
 import type { Closure } from '../nix/closure.js';
 import type { ImageOptions } from '../options.js';
 import { formatBytes, MiB, SECTOR } from '../units.js';
-import { step, type EventSink } from '../events.js';
+import { reportingBytes, step, type BuildStep, type EventSink } from '../events.js';
 import { convertImage, type Compression } from './convert.js';
 import { identityMap } from './disk/host-map.js';
-import { bytesPart, filePart, writeDisk, type Container, type DiskPart } from './disk/write-disk.js';
+import { writeCompressedQcow2 } from './disk/qcow2-compressed.js';
+import { bytesPart, filePart, imageRoute, writeDisk, type DiskPart } from './disk/write-disk.js';
 import { FilesystemTooSmallError, type Filesystem, type FilesystemBuild, type PendingFilesystem } from './fs/filesystem.js';
 import { filesystemFor } from './fs/index.js';
 import { scanTree } from './fs/common.js';
@@ -103,7 +104,7 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
     signal?.throwIfAborted();
 
     const imagePath = path.join(output.tempDir, plan.imageFileName);
-    await writeImageFile(plan, parts, { file: fsBuild.output, pending }, imagePath, workDir, request.compression, emit);
+    await writeImageFile(plan, parts, { file: fsBuild.output, pending }, imagePath, workDir, request.compression, emit, signal);
 
     const finalImagePath = path.join(output.finalDir, plan.imageFileName);
     await mkdir(path.join(output.tempDir, 'nix-support'));
@@ -245,14 +246,10 @@ async function diskPart(
   }
 }
 
-/** raw and qcow2 are written directly; the other formats are converted by qemu-img from a raw disk. */
-function containerOf(format: string): Container | null {
-  return format === 'raw' || format === 'qcow2' ? format : null;
-}
-
 /**
- * The image file: the disk written once, in the output format or as raw for qemu-img to
- * convert; or, for a raw image without a partition table, the root filesystem's file.
+ * The image file: the disk written once, in the output format or as raw for nixdisk to
+ * deflate or qemu-img to convert; or, for a raw image without a partition table, the
+ * root filesystem's file.
  */
 async function writeImageFile(
   plan: ImagePlan,
@@ -262,31 +259,42 @@ async function writeImageFile(
   workDir: string,
   compression: Compression,
   emit: EventSink,
+  signal: AbortSignal | undefined,
 ): Promise<void> {
   const { options } = plan;
   const diskBytes = plan.totalSectors * SECTOR;
   const describe = `writing ${plan.imageFileName} (${formatBytes(diskBytes)})`;
-  const container = containerOf(options.format);
-  if (container === 'raw' && plan.table.kind === 'none') {
-    await step(emit, 'write', describe, () => writeFilesystemAsImage(root, imagePath, diskBytes));
+  const route = imageRoute(options.format, compression);
+  if (route.kind === 'one-pass' && route.container === 'raw' && plan.table.kind === 'none') {
+    await step(emit, 'write', describe, () => reportingBytes(byteProgress(emit, 'write'), () => writeFilesystemAsImage(root, imagePath, diskBytes)));
     return;
   }
-  if (container !== null) {
-    await step(emit, 'write', describe, () => writeDisk(imagePath, container, diskBytes, parts));
+  const identity = options.deterministic ? { seed: `${options.rootGPUID}:${options.name}`, unixTime: DETERMINISTIC_EPOCH } : null;
+  if (route.kind === 'one-pass') {
+    await step(emit, 'write', describe, () => reportingBytes(byteProgress(emit, 'write'), () => writeDisk(imagePath, route.container, diskBytes, parts, identity)));
     return;
   }
   const rawDisk = path.join(workDir, 'disk.raw');
-  await step(emit, 'write', `writing the ${formatBytes(diskBytes)} disk`, () => writeDisk(rawDisk, 'raw', diskBytes, parts));
+  await step(emit, 'write', `writing the ${formatBytes(diskBytes)} disk`, () => reportingBytes(byteProgress(emit, 'write'), () => writeDisk(rawDisk, 'raw', diskBytes, parts)));
+  const onProgress = byteProgress(emit, 'convert');
+  if (route.kind === 'deflate') {
+    await step(emit, 'convert', `${describe}, deflating on every core`, () => writeCompressedQcow2(rawDisk, diskBytes, imagePath, { onProgress, signal }));
+    return;
+  }
   await step(emit, 'convert', describe, () =>
-    convertImage({
-      input: rawDisk,
-      output: imagePath,
-      format: options.format,
-      compression,
-      pin: options.deterministic ? { seed: `${options.rootGPUID}:${options.name}`, unixTime: DETERMINISTIC_EPOCH } : null,
-      onProgress: (percent) => emit({ type: 'progress', step: 'convert', done: Math.round(percent), total: 100 }),
-    }),
+    convertImage({ input: rawDisk, output: imagePath, format: options.format, compression, onProgress: (percent) => onProgress((percent / 100) * diskBytes, diskBytes) }),
   );
+}
+
+/** Byte progress of `step` as events, one per whole percent at most: a --json log of a large disk stays short. */
+function byteProgress(emit: EventSink, step: BuildStep): (done: number, total: number) => void {
+  let shownPercent = -1;
+  return (done, total) => {
+    const percent = Math.floor((done / total) * 100);
+    if (percent === shownPercent) return;
+    shownPercent = percent;
+    emit({ type: 'progress', step, done: Math.round(done), total, unit: 'bytes' });
+  };
 }
 
 /**

@@ -1,13 +1,6 @@
-import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { convertImage, qemuImgConvertArgs } from '../../src/image/convert.js';
+import { describe, expect, it } from 'vitest';
+import { qemuImgConvertArgs } from '../../src/image/convert.js';
 import { derivedUuidBytes, pinVdiHeader, pinVhdFooter, VHD_EPOCH, vhdChecksum } from '../../src/image/format-identity.js';
-import { toolSearchPath } from '../../src/tools.js';
-
-const env = { PATH: toolSearchPath(process.env.PATH) };
 
 describe('derivedUuidBytes', () => {
   it('is stable, seed-dependent and shaped like a version-4 UUID', () => {
@@ -25,7 +18,6 @@ describe('qemuImgConvertArgs', () => {
     ['qcow2', 'zlib', ['convert', '-p', '-t', 'unsafe', '-f', 'raw', 'disk', '-O', 'qcow2', 'out']],
     ['qcow2-compressed', 'zlib', ['convert', '-p', '-t', 'unsafe', '-f', 'raw', 'disk', '-O', 'qcow2', '-c', 'out']],
     ['qcow2-compressed', 'zstd', ['convert', '-p', '-t', 'unsafe', '-f', 'raw', 'disk', '-O', 'qcow2', '-c', '-o', 'compression_type=zstd', 'out']],
-    ['vpc', 'zlib', ['convert', '-p', '-t', 'unsafe', '-f', 'raw', 'disk', '-O', 'vpc', '-o', 'force_size=on', 'out']],
     ['vdi', 'zstd', ['convert', '-p', '-t', 'unsafe', '-f', 'raw', 'disk', '-O', 'vdi', 'out']],
   ] as const)('%s with %s', (format, compression, expected) => {
     expect(qemuImgConvertArgs({ input: 'disk', output: 'out', format, compression })).toEqual(expected);
@@ -60,35 +52,5 @@ describe('pinned VDI headers', () => {
     expect(pinned.subarray(0x188, 0x198)).toEqual(derivedUuidBytes('seed:vdi-image'));
     expect(pinned.subarray(0x198, 0x1a8)).toEqual(derivedUuidBytes('seed:vdi-snapshot'));
     expect(Buffer.concat([pinned.subarray(0, 0x188), pinned.subarray(0x1a8)])).toEqual(Buffer.concat([header.subarray(0, 0x188), header.subarray(0x1a8)]));
-  });
-});
-
-describe('convertImage with real qemu-img', () => {
-  let dir: string;
-  beforeAll(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), 'nixdisk-convert-'));
-    const disk = await open(path.join(dir, 'disk.raw'), 'wx');
-    await disk.truncate(2 * 1024 * 1024);
-    await disk.write('first piece', 0);
-    await disk.write('second piece', 1024 * 1024);
-    await disk.close();
-  });
-  afterAll(() => rm(dir, { recursive: true, force: true }));
-
-  it.each(['vdi', 'vpc', 'qcow2'])('%s: the disk as written, identical bytes on every run, qemu-img still reads it', async (format) => {
-    const outputs = [];
-    for (const run of [1, 2]) {
-      const output = path.join(dir, `out-${run}.${format}`);
-      await convertImage({ input: path.join(dir, 'disk.raw'), output, format, compression: 'zlib', pin: { seed: 's', unixTime: 1 } });
-      outputs.push(output);
-      if (run === 1) await new Promise((resolve) => setTimeout(resolve, 1100)); // qemu-img stamps seconds
-    }
-    expect(await readFile(outputs[0]!)).toEqual(await readFile(outputs[1]!));
-    const raw = path.join(dir, `back-${format}.raw`);
-    await execa('qemu-img', ['convert', '-O', 'raw', outputs[0]!, raw], { env });
-    const bytes = await readFile(raw);
-    expect(bytes.length).toBe(2 * 1024 * 1024);
-    expect(bytes.subarray(0, 11).toString()).toBe('first piece');
-    expect(bytes.subarray(1024 * 1024, 1024 * 1024 + 12).toString()).toBe('second piece');
   });
 });

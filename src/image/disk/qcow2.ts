@@ -9,32 +9,21 @@
  * and consecutive allocated guest clusters are consecutive in the file. Format:
  * qemu's docs/interop/qcow2.txt (version 3, 64 KiB clusters, 16-bit refcounts).
  */
-import { open } from 'node:fs/promises';
-import type { ByteRange, HostMap, HostRun } from './host-map.js';
+import { allocatedUnitRuns, createContainerFile, type ContainerLayout, type UnitRuns } from './container.js';
+import type { ByteRange, HostRun } from './host-map.js';
 
 export const QCOW2_CLUSTER_BYTES = 65536;
 
-export interface Qcow2Layout {
-  /** Length of the qcow2 file. */
-  fileBytes: number;
-  /**
-   * Where each allocated guest cluster run lies in the file: cluster-aligned, merged
-   * maximal runs, sorted by guest offset. A run that holds the last cluster of a disk
-   * whose size is not a cluster multiple reaches past the disk's end; guests never write
-   * past diskBytes, so those bytes stay zero.
-   */
-  map: HostMap;
-  /** Every metadata write, in file order: header (cluster 0), refcount table, refcount blocks, L1 table, L2 tables. */
-  metadata: { offset: number; bytes: Buffer }[];
-}
+/** Metadata in file order: header (cluster 0), refcount table, refcount blocks, L1 table, L2 tables; the map is cluster-aligned. */
+export type Qcow2Layout = ContainerLayout;
 
-const CLUSTER_BITS = 16;
+export const QCOW2_CLUSTER_BITS = 16;
 const U64_BYTES = 8;
 const REFCOUNT_BYTES = 2;
 /** refcount_order 4: 2^4-bit refcounts. */
 const REFCOUNT_ORDER = 4;
-const TABLE_ENTRIES_PER_CLUSTER = QCOW2_CLUSTER_BYTES / U64_BYTES;
-const REFCOUNTS_PER_BLOCK = QCOW2_CLUSTER_BYTES / REFCOUNT_BYTES;
+export const TABLE_ENTRIES_PER_CLUSTER = QCOW2_CLUSTER_BYTES / U64_BYTES;
+export const REFCOUNTS_PER_BLOCK = QCOW2_CLUSTER_BYTES / REFCOUNT_BYTES;
 const GUEST_BYTES_PER_L2 = QCOW2_CLUSTER_BYTES * TABLE_ENTRIES_PER_CLUSTER;
 /** qemu refuses to open an image whose L1 table is larger than this (QCOW_MAX_L1_SIZE). */
 const MAX_L1_TABLE_BYTES = 32 * 1024 * 1024;
@@ -48,10 +37,10 @@ const HEADER_EXTENSION_END_BYTES = 8;
 
 const TWO_POW_32 = 0x1_0000_0000;
 /** Bit 63 of a table entry, as set in its high half: refcount exactly 1, writable in place. */
-const COPIED_HIGH_BIT = 0x8000_0000;
+export const COPIED_HIGH_BIT = 0x8000_0000;
 
 /** Offsets stay below 2^53, so a u64 is written as two u32 halves rather than through BigInt. */
-function writeU64(buffer: Buffer, at: number, value: number, highFlags = 0): void {
+export function writeU64(buffer: Buffer, at: number, value: number, highFlags = 0): void {
   buffer.writeUInt32BE(Math.floor(value / TWO_POW_32) + highFlags, at);
   buffer.writeUInt32BE(value >>> 0, at + 4);
 }
@@ -62,28 +51,14 @@ function writeU64(buffer: Buffer, at: number, value: number, highFlags = 0): voi
  * diskBytes are an error).
  */
 export function layOutQcow2(diskBytes: number, allocated: Iterable<ByteRange>): Qcow2Layout {
-  if (!Number.isSafeInteger(diskBytes) || diskBytes <= 0) throw new Error(`qcow2: disk size ${diskBytes} is not a positive safe integer`);
-  const l1Entries = Math.ceil(diskBytes / GUEST_BYTES_PER_L2);
-  if (l1Entries * U64_BYTES > MAX_L1_TABLE_BYTES) throw new Error(`qcow2: disk size ${diskBytes} needs an L1 table larger than the ${MAX_L1_TABLE_BYTES} bytes qemu accepts`);
+  const l1Entries = qcow2L1Entries(diskBytes);
 
-  const guestRuns = allocatedClusterRuns(diskBytes, allocated);
+  const guestRuns = allocatedUnitRuns('qcow2', QCOW2_CLUSTER_BYTES, diskBytes, allocated);
   const l2Indexes = l1IndexesInUse(guestRuns);
 
   const l1Clusters = Math.ceil((l1Entries * U64_BYTES) / QCOW2_CLUSTER_BYTES);
-  const clustersBesideRefcounts = 1 + l1Clusters + l2Indexes.length + guestRuns.dataClusters;
-  // The refcount blocks and table count themselves, so grow them until they cover the
-  // whole file including their own clusters.
-  let refcountTableClusters = 1;
-  let refcountBlocks = 1;
-  for (;;) {
-    const totalClusters = clustersBesideRefcounts + refcountTableClusters + refcountBlocks;
-    const neededBlocks = Math.ceil(totalClusters / REFCOUNTS_PER_BLOCK);
-    const neededTableClusters = Math.ceil(neededBlocks / TABLE_ENTRIES_PER_CLUSTER);
-    if (neededBlocks === refcountBlocks && neededTableClusters === refcountTableClusters) break;
-    refcountBlocks = neededBlocks;
-    refcountTableClusters = neededTableClusters;
-  }
-  const totalClusters = clustersBesideRefcounts + refcountTableClusters + refcountBlocks;
+  const { refcountTableClusters, refcountBlocks } = refcountClustersFor(1 + l1Clusters + l2Indexes.length + guestRuns.units);
+  const totalClusters = 1 + l1Clusters + l2Indexes.length + guestRuns.units + refcountTableClusters + refcountBlocks;
 
   const refcountTableCluster = 1;
   const firstRefcountBlockCluster = refcountTableCluster + refcountTableClusters;
@@ -92,7 +67,7 @@ export function layOutQcow2(diskBytes: number, allocated: Iterable<ByteRange>): 
   const firstDataCluster = firstL2Cluster + l2Indexes.length;
 
   const metadata: Qcow2Layout['metadata'] = [];
-  metadata.push({ offset: 0, bytes: header(diskBytes, l1Entries, l1Cluster, refcountTableCluster, refcountTableClusters) });
+  metadata.push({ offset: 0, bytes: qcow2Header(diskBytes, l1Entries, l1Cluster, refcountTableCluster, refcountTableClusters) });
 
   const refcountTable = Buffer.alloc(refcountBlocks * U64_BYTES);
   for (let block = 0; block < refcountBlocks; block++) writeU64(refcountTable, block * U64_BYTES, (firstRefcountBlockCluster + block) * QCOW2_CLUSTER_BYTES);
@@ -131,56 +106,34 @@ export function layOutQcow2(diskBytes: number, allocated: Iterable<ByteRange>): 
   return { fileBytes: totalClusters * QCOW2_CLUSTER_BYTES, map, metadata };
 }
 
-interface GuestClusterRuns {
-  /** Sorted, disjoint, non-adjacent [starts[i], ends[i]) guest cluster runs. */
-  starts: number[];
-  ends: number[];
-  dataClusters: number;
+/** The L1 table's length for a disk of `diskBytes`, which qemu must accept. */
+export function qcow2L1Entries(diskBytes: number): number {
+  if (!Number.isSafeInteger(diskBytes) || diskBytes <= 0) throw new Error(`qcow2: disk size ${diskBytes} is not a positive safe integer`);
+  const l1Entries = Math.ceil(diskBytes / GUEST_BYTES_PER_L2);
+  if (l1Entries * U64_BYTES > MAX_L1_TABLE_BYTES) throw new Error(`qcow2: disk size ${diskBytes} needs an L1 table larger than the ${MAX_L1_TABLE_BYTES} bytes qemu accepts`);
+  return l1Entries;
 }
 
 /**
- * The union of the clusters the ranges touch. Sorting the starts and the ends apart and
- * sweeping them keeps the work proportional to the ranges, not to the disk, and lets the
- * typed arrays sort natively.
+ * How many refcount table clusters and refcount blocks a file needs whose other clusters
+ * number `otherClusters`: the refcount clusters count themselves, so they grow until
+ * they cover the whole file including their own clusters.
  */
-function allocatedClusterRuns(diskBytes: number, allocated: Iterable<ByteRange>): GuestClusterRuns {
-  const startList: number[] = [];
-  const endList: number[] = [];
-  for (const [start, end] of allocated) {
-    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end)) throw new Error(`qcow2: range [${start}, ${end}) has a bound that is not a safe integer`);
-    if (start < 0) throw new Error(`qcow2: range [${start}, ${end}) starts before the disk`);
-    if (start > end) throw new Error(`qcow2: range [${start}, ${end}) ends before it starts`);
-    if (end > diskBytes) throw new Error(`qcow2: range [${start}, ${end}) ends past the disk's ${diskBytes} bytes`);
-    if (start === end) continue;
-    startList.push(Math.floor(start / QCOW2_CLUSTER_BYTES));
-    endList.push(Math.ceil(end / QCOW2_CLUSTER_BYTES));
+export function refcountClustersFor(otherClusters: number): { refcountTableClusters: number; refcountBlocks: number } {
+  let refcountTableClusters = 1;
+  let refcountBlocks = 1;
+  for (;;) {
+    const totalClusters = otherClusters + refcountTableClusters + refcountBlocks;
+    const neededBlocks = Math.ceil(totalClusters / REFCOUNTS_PER_BLOCK);
+    const neededTableClusters = Math.ceil(neededBlocks / TABLE_ENTRIES_PER_CLUSTER);
+    if (neededBlocks === refcountBlocks && neededTableClusters === refcountTableClusters) return { refcountTableClusters, refcountBlocks };
+    refcountBlocks = neededBlocks;
+    refcountTableClusters = neededTableClusters;
   }
-  const starts = Float64Array.from(startList).sort();
-  const ends = Float64Array.from(endList).sort();
-
-  const runs: GuestClusterRuns = { starts: [], ends: [], dataClusters: 0 };
-  let openRanges = 0;
-  let nextEnd = 0;
-  const closeRun = (end: number): void => {
-    runs.ends.push(end);
-    runs.dataClusters += end - runs.starts[runs.starts.length - 1];
-  };
-  for (const start of starts) {
-    // Ends sort after equal starts, so runs that only touch merge into one.
-    while (ends[nextEnd] < start) {
-      openRanges--;
-      if (openRanges === 0) closeRun(ends[nextEnd]);
-      nextEnd++;
-    }
-    if (openRanges === 0) runs.starts.push(start);
-    openRanges++;
-  }
-  if (ends.length > 0) closeRun(ends[ends.length - 1]);
-  return runs;
 }
 
 /** The L1 entries whose L2 tables map at least one allocated cluster, ascending. */
-function l1IndexesInUse(runs: GuestClusterRuns): number[] {
+function l1IndexesInUse(runs: UnitRuns): number[] {
   const indexes: number[] = [];
   for (let run = 0; run < runs.starts.length; run++) {
     const first = Math.floor(runs.starts[run] / TABLE_ENTRIES_PER_CLUSTER);
@@ -190,13 +143,13 @@ function l1IndexesInUse(runs: GuestClusterRuns): number[] {
   return indexes;
 }
 
-function header(diskBytes: number, l1Entries: number, l1Cluster: number, refcountTableCluster: number, refcountTableClusters: number): Buffer {
+export function qcow2Header(diskBytes: number, l1Entries: number, l1Cluster: number, refcountTableCluster: number, refcountTableClusters: number): Buffer {
   // Zero-filled: no backing file, no encryption, no snapshots, no feature bits, zlib
   // compression type, and the header extension end marker that follows the header.
   const bytes = Buffer.alloc(HEADER_LENGTH + HEADER_EXTENSION_END_BYTES);
   bytes.writeUInt32BE(MAGIC, 0);
   bytes.writeUInt32BE(VERSION, 4);
-  bytes.writeUInt32BE(CLUSTER_BITS, 20);
+  bytes.writeUInt32BE(QCOW2_CLUSTER_BITS, 20);
   writeU64(bytes, 24, diskBytes);
   bytes.writeUInt32BE(l1Entries, 36);
   writeU64(bytes, 40, l1Cluster * QCOW2_CLUSTER_BYTES);
@@ -207,17 +160,5 @@ function header(diskBytes: number, l1Entries: number, l1Cluster: number, refcoun
   return bytes;
 }
 
-/**
- * Creates `path` (must not exist), writes layout.metadata, and sets its length to
- * layout.fileBytes; the data clusters stay holes until other writers fill them through
- * layout.map.
- */
-export async function createQcow2File(path: string, layout: Qcow2Layout): Promise<void> {
-  const handle = await open(path, 'wx');
-  try {
-    await handle.truncate(layout.fileBytes);
-    for (const { offset, bytes } of layout.metadata) await handle.write(bytes, 0, bytes.length, offset);
-  } finally {
-    await handle.close();
-  }
-}
+/** Creates `path` (must not exist) with the layout's tables; the data clusters stay holes until other writers fill them through layout.map. */
+export const createQcow2File = createContainerFile;

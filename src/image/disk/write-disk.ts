@@ -1,13 +1,16 @@
 /**
  * Writes a disk image in one pass: every part (table bytes, boot partitions, the root
- * filesystem) writes its own bytes at its own place in the output file, raw or qcow2,
- * through a HostMap. Nothing is written twice, and nothing is read back but the small
- * files the partition tools made.
+ * filesystem) writes its own bytes at its own place in the output file, raw, qcow2, VDI
+ * or VHD, through a HostMap. Nothing is written twice, and nothing is read back but the
+ * small files the partition tools made.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { createSparseFile } from '../fs/common.js';
 import { identityMap, mergedRanges, windowOf, writeMapped, type ByteRange, type HostMap, type MappedTarget } from './host-map.js';
-import { createQcow2File, layOutQcow2 } from './qcow2.js';
+import { createContainerFile, type ContainerLayout, type ImageIdentity } from './container.js';
+import { layOutQcow2 } from './qcow2.js';
+import { layOutVdi } from './vdi.js';
+import { layOutVhd } from './vhd.js';
 import { copyRanges, dataRanges } from './sparse-copy.js';
 
 /** Bytes of the disk from `offsetBytes` on, for `sizeBytes`. */
@@ -20,10 +23,31 @@ export interface DiskPart {
   writeTo(target: MappedTarget): Promise<void>;
 }
 
-/** The file formats nixdisk writes itself; qemu-img converts a raw one into the others. */
-export type Container = 'raw' | 'qcow2';
+/** The file formats whose blocks nixdisk places before writing any data ('vpc' is VHD, by qemu's name). */
+export type Container = 'raw' | 'qcow2' | 'vdi' | 'vpc';
 
-export async function writeDisk(output: string, container: Container, diskBytes: number, parts: readonly DiskPart[]): Promise<void> {
+const LAYOUTS: Record<Exclude<Container, 'raw'>, (diskBytes: number, used: ByteRange[], identity: ImageIdentity) => ContainerLayout> = {
+  qcow2: (diskBytes, used) => layOutQcow2(diskBytes, used),
+  vdi: layOutVdi,
+  vpc: layOutVhd,
+};
+
+/**
+ * How an image of `format` is written: in one pass into its container; or as a raw disk
+ * that nixdisk deflates into a qcow2 ('deflate'); or as a raw disk that qemu-img converts
+ * (zstd compression: Node 20 has no zstd, and no maintained npm binding installs without
+ * downloading a prebuilt binary from outside the registry).
+ */
+export type ImageRoute = { kind: 'one-pass'; container: Container } | { kind: 'deflate' } | { kind: 'qemu-img' };
+
+export function imageRoute(format: string, compression: 'zlib' | 'zstd'): ImageRoute {
+  if (format === 'raw' || format === 'qcow2' || format === 'vdi' || format === 'vpc') return { kind: 'one-pass', container: format };
+  if (format === 'qcow2-compressed' && compression === 'zlib') return { kind: 'deflate' };
+  return { kind: 'qemu-img' };
+}
+
+/** `identity` pins the VDI and VHD identities (null: random ones); raw and qcow2 have none. */
+export async function writeDisk(output: string, container: Container, diskBytes: number, parts: readonly DiskPart[], identity: ImageIdentity = null): Promise<void> {
   let map: HostMap;
   if (container === 'raw') {
     await createSparseFile(output, diskBytes);
@@ -31,8 +55,8 @@ export async function writeDisk(output: string, container: Container, diskBytes:
   } else {
     const used: ByteRange[] = [];
     for (const part of parts) used.push(...mergedRanges(await part.ranges(), part.offsetBytes));
-    const layout = layOutQcow2(diskBytes, used);
-    await createQcow2File(output, layout);
+    const layout = LAYOUTS[container](diskBytes, used, identity);
+    await createContainerFile(output, layout);
     map = layout.map;
   }
   for (const part of parts) await part.writeTo({ path: output, map: windowOf(map, part.offsetBytes, part.sizeBytes) });

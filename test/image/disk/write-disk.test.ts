@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { reportingBytes } from '../../../src/events.js';
 import { identityMap } from '../../../src/image/disk/host-map.js';
 import { bytesPart, filePart, writeDisk, type Container, type DiskPart } from '../../../src/image/disk/write-disk.js';
 import { ext4 } from '../../../src/image/fs/ext4.js';
@@ -61,14 +62,19 @@ describe('writeDisk', () => {
       bytesPart(DISK_BYTES - 512, 512, tail),
     ];
     const image = join(dir, `disk-${name}.${container}`);
-    await writeDisk(image, container, DISK_BYTES, parts);
+    const progress: [number, number][] = [];
+    await reportingBytes((done, total) => progress.push([done, total]), () => writeDisk(image, container, DISK_BYTES, parts));
     const raw = join(dir, `disk-${name}.as-raw`);
     await execa('qemu-img', ['convert', '-f', container, '-O', 'raw', image, raw]);
-    return { raw: await readFile(raw), image };
+    return { raw: await readFile(raw), image, progress };
   }
 
-  it.each<Container>(['raw', 'qcow2'])('%s: the root filesystem is the in-place one, byte for byte, among the other parts', async (container) => {
-    const { raw } = await diskOf(container);
+  it.each<Container>(['raw', 'qcow2', 'vdi', 'vpc'])('%s: the root filesystem is the in-place one, byte for byte, among the other parts', async (container) => {
+    const { raw, progress } = await diskOf(container);
+    // The file data copy reports its bytes, ending with all of them.
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress.at(-1)![0]).toBe(progress.at(-1)![1]);
+    expect(progress.at(-1)![1]).toBeGreaterThan(4 * 700_000);
     expect(raw.length).toBe(DISK_BYTES);
     expect(raw.subarray(ROOT_OFFSET, ROOT_OFFSET + FS_BYTES).equals(inPlace)).toBe(true);
     expect(raw.subarray(0, head.length).equals(head)).toBe(true);

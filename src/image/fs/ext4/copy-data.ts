@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
+import { currentByteProgress } from '../../../events.js';
 import { writeMapped, type MappedTarget } from '../../disk/host-map.js';
 import type { Extent } from './structures.js';
 
@@ -123,11 +124,21 @@ export function startFileCopy(target: MappedTarget, blockSize: number, jobs: rea
   const workerDone = worker ? finished(worker, signal) : Promise.resolve();
   // Observed here so that a worker failing while the main thread is busy is not an unhandled rejection; finish rethrows it.
   workerDone.catch(() => {});
+  const progress = currentByteProgress();
+  // Bytes in the batches before each batch: what is copied, give or take the batches under way, once a batch is claimed.
+  const bytesBefore = [0];
+  ends.forEach((end, batch) => {
+    let bytes = bytesBefore[batch]!;
+    for (let index = batch === 0 ? 0 : ends[batch - 1]!; index < end; index++) bytes += jobs[index]!.size;
+    bytesBefore.push(bytes);
+  });
+  const totalBytes = bytesBefore.at(-1)!;
   return {
     async finish() {
       try {
         signal?.throwIfAborted();
         while (copyClaimedBatches(fs, writeMapped, target, blockSize, jobs, ends, next, MAIN_THREAD_SLICE_BYTES)) {
+          progress?.(bytesBefore[Math.min(Atomics.load(next, 0), ends.length)]!, totalBytes);
           await nextTurn();
           signal?.throwIfAborted();
         }
@@ -136,6 +147,7 @@ export function startFileCopy(target: MappedTarget, blockSize: number, jobs: rea
         throw error;
       }
       await workerDone;
+      progress?.(totalBytes, totalBytes);
     },
     async cancel() {
       await worker?.terminate();

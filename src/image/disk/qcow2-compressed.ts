@@ -1,0 +1,264 @@
+/**
+ * qcow2-compressed, written by nixdisk from a raw disk instead of `qemu-img convert -c`:
+ * the same format qemu makes (each cluster deflated alone, stored with a compressed-cluster
+ * descriptor; a cluster that does not shrink stored as it is; clusters of zeros not
+ * stored), but deflated on every core while the output stays in guest order, so the bytes
+ * are the same whatever the number of threads.
+ *
+ * File layout: the header cluster, then the data of every stored guest cluster in guest
+ * order (deflated clusters packed back to back at byte granularity as qemu packs them,
+ * uncompressed ones at the next cluster boundary), then the L2 tables, the L1 table, the
+ * refcount table and the refcount blocks, which are only known once the data is placed.
+ * Format: qemu's docs/interop/qcow2.txt, "Compressed Clusters Descriptor".
+ */
+import { closeSync, ftruncateSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { DeflatePool, type DeflatedBatch } from './deflate-pool.js';
+import type { ByteRange } from './host-map.js';
+import {
+  COPIED_HIGH_BIT,
+  QCOW2_CLUSTER_BITS,
+  QCOW2_CLUSTER_BYTES,
+  qcow2Header,
+  qcow2L1Entries,
+  REFCOUNTS_PER_BLOCK,
+  refcountClustersFor,
+  TABLE_ENTRIES_PER_CLUSTER,
+  writeU64,
+} from './qcow2.js';
+import { storedRanges } from './sparse-copy.js';
+
+const C = QCOW2_CLUSTER_BYTES;
+/** Compressed descriptors count their data in 512-byte sectors. */
+const SECTOR = 512;
+/** Bits 0..x-1 of a compressed descriptor hold the host offset, x = 62 - (cluster_bits - 8); the sector count sits above. */
+const COMPRESSED_OFFSET_BITS = 62 - (QCOW2_CLUSTER_BITS - 8);
+const SECTOR_COUNT_LIMIT = 1 << (QCOW2_CLUSTER_BITS - 8);
+/** Bit 62, as set in an entry's high half. */
+const COMPRESSED_HIGH_BIT = 0x4000_0000;
+/** Clusters per batch handed to a thread: 2 MiB, enough work to hide the message passing. */
+const BATCH_CLUSTERS = 32;
+const ZEROS = Buffer.alloc(C);
+
+export interface CompressOptions {
+  /** Deflate threads; every core by default. */
+  threads?: number;
+  /** Called after each batch with the guest bytes done so far and the disk size. */
+  onProgress?: (doneBytes: number, totalBytes: number) => void;
+  signal?: AbortSignal;
+}
+
+/** The L2 entry of a deflated cluster whose `length` bytes start at host byte `offset`, as two u32 halves. */
+export function compressedDescriptor(offset: number, length: number): { high: number; low: number } {
+  if (offset >= 2 ** COMPRESSED_OFFSET_BITS) throw new Error(`qcow2: compressed data at ${offset} lies beyond what a descriptor can address`);
+  const additionalSectors = Math.floor((offset + length - 1) / SECTOR) - Math.floor(offset / SECTOR);
+  if (additionalSectors >= SECTOR_COUNT_LIMIT) throw new Error(`internal: ${length} compressed bytes span too many sectors`);
+  return { high: Math.floor(offset / 2 ** 32) + additionalSectors * 2 ** (COMPRESSED_OFFSET_BITS - 32) + COMPRESSED_HIGH_BIT, low: offset >>> 0 };
+}
+
+/** Host refcounts of the data area, one per cluster from the first data cluster on; grows as data is placed. */
+class DataRefcounts {
+  counts = new Uint16Array(1024);
+  clusters = 0;
+
+  /** Every host cluster that [start, end) touches gains one reference. */
+  add(start: number, end: number): void {
+    const last = Math.floor((end - 1) / C);
+    if (last >= this.counts.length) {
+      const grown = new Uint16Array(Math.max(last + 1, this.counts.length * 2));
+      grown.set(this.counts);
+      this.counts = grown;
+    }
+    for (let cluster = Math.floor(start / C); cluster <= last; cluster++) this.counts[cluster]!++;
+    this.clusters = Math.max(this.clusters, last + 1);
+  }
+}
+
+/**
+ * Writes `output` (must not exist) as a zlib-compressed qcow2 of the first `diskBytes`
+ * bytes of the raw disk `rawFile` (bytes past its end read as zeros). A failure leaves no `output`.
+ */
+export async function writeCompressedQcow2(rawFile: string, diskBytes: number, output: string, options: CompressOptions = {}): Promise<void> {
+  const l1Entries = qcow2L1Entries(diskBytes);
+  const input = openSync(rawFile, 'r');
+  let out: number | undefined;
+  const pool = new DeflatePool(options.threads ?? availableParallelism());
+  try {
+    out = openSync(output, 'wx');
+    const clusterRuns = clusterAligned(await storedRanges(rawFile, [[0, diskBytes]]), diskBytes);
+    const l2Tables = new Map<number, Buffer>();
+    const refcounts = new DataRefcounts();
+    // Host bytes are counted from the first data cluster (cluster 1) on. Deflated
+    // clusters are packed at `cursor`; a cluster stored as it is takes the next whole
+    // cluster after the one `cursor` is in, and the deflated ones keep filling that one
+    // until the next does not fit, then go on after the whole clusters (as qemu fills a
+    // partly used cluster before it takes a new one).
+    let cursor = 0;
+    let wholeStart = -1;
+    let wholeEnd = -1;
+    const outFd = out;
+    const place = (guestClusters: readonly number[], clusters: Buffer, deflated: DeflatedBatch): void => {
+      let from = 0;
+      guestClusters.forEach((guestCluster, index) => {
+        const length = deflated.lengths[index]!;
+        const l1Index = Math.floor(guestCluster / TABLE_ENTRIES_PER_CLUSTER);
+        let l2 = l2Tables.get(l1Index);
+        if (!l2) l2Tables.set(l1Index, (l2 = Buffer.alloc(C)));
+        const entryAt = (guestCluster % TABLE_ENTRIES_PER_CLUSTER) * 8;
+        if (length < 0) {
+          if (wholeStart < 0) wholeStart = wholeEnd = Math.ceil(cursor / C);
+          const at = wholeEnd++ * C;
+          writeFully(outFd, clusters.subarray(index * C, (index + 1) * C), C + at);
+          refcounts.add(at, at + C);
+          writeU64(l2, entryAt, C + at, COPIED_HIGH_BIT);
+          return;
+        }
+        if (wholeStart >= 0 && cursor + length > wholeStart * C) {
+          cursor = wholeEnd * C;
+          wholeStart = wholeEnd = -1;
+        }
+        writeFully(outFd, deflated.data.subarray(from, from + length), C + cursor);
+        from += length;
+        const { high, low } = compressedDescriptor(C + cursor, length);
+        l2.writeUInt32BE(high, entryAt);
+        l2.writeUInt32BE(low, entryAt + 4);
+        // qemu counts a reference for each cluster the descriptor's whole sectors touch.
+        const firstSector = Math.floor((C + cursor) / SECTOR) * SECTOR;
+        const lastSectorEnd = (Math.floor((C + cursor + length - 1) / SECTOR) + 1) * SECTOR;
+        refcounts.add(firstSector - C, lastSectorEnd - C);
+        cursor += length;
+      });
+    };
+
+    // Batches go to the threads in guest order and are placed in the same order; a few
+    // per thread are in flight so no thread waits for the next.
+    const inFlight: { guestClusters: number[]; clusters: Buffer; deflated: Promise<DeflatedBatch>; doneBytes: number }[] = [];
+    const maxInFlight = 3 * (options.threads ?? availableParallelism());
+    const placeOldest = async () => {
+      const oldest = inFlight.shift()!;
+      place(oldest.guestClusters, oldest.clusters, await oldest.deflated);
+      options.onProgress?.(oldest.doneBytes, diskBytes);
+    };
+    for (const batch of nonzeroBatches(input, clusterRuns, diskBytes)) {
+      options.signal?.throwIfAborted();
+      // The worker takes over a copy; the original stays here for clusters stored as they are.
+      const forWorker = new ArrayBuffer(batch.clusters.length);
+      new Uint8Array(forWorker).set(batch.clusters);
+      const deflated = pool.deflate(forWorker, C, batch.guestClusters.length);
+      // Observed now: a batch that fails while an earlier one is awaited is not an unhandled rejection; placing it rethrows.
+      deflated.catch(() => {});
+      inFlight.push({ ...batch, deflated });
+      if (inFlight.length >= maxInFlight) await placeOldest();
+    }
+    while (inFlight.length > 0) await placeOldest();
+    options.signal?.throwIfAborted();
+
+    writeMetadata(outFd, diskBytes, l1Entries, 1 + Math.max(Math.ceil(cursor / C), wholeEnd), l2Tables, refcounts);
+    options.onProgress?.(diskBytes, diskBytes);
+  } catch (error) {
+    if (out !== undefined) {
+      closeSync(out);
+      out = undefined;
+      unlinkSync(output);
+    }
+    throw error;
+  } finally {
+    if (out !== undefined) closeSync(out);
+    closeSync(input);
+    await pool.close();
+  }
+}
+
+/** The clusters `ranges` touch, as merged [first, end) cluster runs. */
+function clusterAligned(ranges: readonly ByteRange[], diskBytes: number): [number, number][] {
+  const runs: [number, number][] = [];
+  for (const [start, end] of ranges) {
+    const first = Math.floor(start / C);
+    const last = Math.ceil(Math.min(end, diskBytes) / C);
+    const previous = runs.at(-1);
+    if (previous && first <= previous[1]) previous[1] = Math.max(previous[1], last);
+    else if (first < last) runs.push([first, last]);
+  }
+  return runs;
+}
+
+/**
+ * Reads the stored clusters in guest order and yields them in batches of up to
+ * BATCH_CLUSTERS that are not all zeros, each with how far through the disk it reaches.
+ */
+function* nonzeroBatches(
+  fd: number,
+  clusterRuns: readonly [number, number][],
+  diskBytes: number,
+): Generator<{ guestClusters: number[]; clusters: Buffer; doneBytes: number }> {
+  let guestClusters: number[] = [];
+  let clusters = Buffer.allocUnsafe(BATCH_CLUSTERS * C);
+  const read = Buffer.allocUnsafe(BATCH_CLUSTERS * C);
+  for (const [first, end] of clusterRuns) {
+    for (let at = first; at < end; at += BATCH_CLUSTERS) {
+      const count = Math.min(BATCH_CLUSTERS, end - at);
+      readPadded(fd, read, count * C, at * C, diskBytes);
+      for (let index = 0; index < count; index++) {
+        if (read.compare(ZEROS, 0, C, index * C, (index + 1) * C) === 0) continue;
+        read.copy(clusters, guestClusters.length * C, index * C, (index + 1) * C);
+        guestClusters.push(at + index);
+        if (guestClusters.length === BATCH_CLUSTERS) {
+          yield { guestClusters, clusters, doneBytes: Math.min(diskBytes, (at + index + 1) * C) };
+          guestClusters = [];
+          clusters = Buffer.allocUnsafe(BATCH_CLUSTERS * C);
+        }
+      }
+    }
+  }
+  if (guestClusters.length > 0) yield { guestClusters, clusters: clusters.subarray(0, guestClusters.length * C), doneBytes: diskBytes };
+}
+
+/** Reads `length` bytes at `position`; what lies past the file's end or past the disk's end (a partial last cluster) reads as zeros, as qemu pads it. */
+function readPadded(fd: number, buffer: Buffer, length: number, position: number, diskBytes: number): void {
+  const wanted = Math.max(0, Math.min(length, diskBytes - position));
+  let done = 0;
+  while (done < wanted) {
+    const got = readSync(fd, buffer, done, wanted - done, position + done);
+    if (got === 0) break;
+    done += got;
+  }
+  buffer.fill(0, done, length);
+}
+
+function writeFully(fd: number, bytes: Uint8Array, position: number): void {
+  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
+}
+
+/** The L2 tables, L1 table, refcount table and blocks after the data (which ends before cluster `firstMetadataCluster`), then the header. */
+function writeMetadata(fd: number, diskBytes: number, l1Entries: number, firstMetadataCluster: number, l2Tables: Map<number, Buffer>, data: DataRefcounts): void {
+  const l1Indexes = [...l2Tables.keys()].sort((a, b) => a - b);
+  const l1Cluster = firstMetadataCluster + l1Indexes.length;
+  const l1Clusters = Math.ceil((l1Entries * 8) / C);
+  const refcountTableCluster = l1Cluster + l1Clusters;
+  const { refcountTableClusters, refcountBlocks } = refcountClustersFor(refcountTableCluster);
+  const firstRefcountBlockCluster = refcountTableCluster + refcountTableClusters;
+  const totalClusters = firstRefcountBlockCluster + refcountBlocks;
+
+  const l1 = Buffer.alloc(l1Entries * 8);
+  l1Indexes.forEach((l1Index, position) => {
+    writeU64(l1, l1Index * 8, (firstMetadataCluster + position) * C, COPIED_HIGH_BIT);
+    writeFully(fd, l2Tables.get(l1Index)!, (firstMetadataCluster + position) * C);
+  });
+  writeFully(fd, l1, l1Cluster * C);
+
+  const refcountTable = Buffer.alloc(refcountBlocks * 8);
+  for (let block = 0; block < refcountBlocks; block++) writeU64(refcountTable, block * 8, (firstRefcountBlockCluster + block) * C);
+  writeFully(fd, refcountTable, refcountTableCluster * C);
+  for (let block = 0; block < refcountBlocks; block++) {
+    const first = block * REFCOUNTS_PER_BLOCK;
+    const counts = Buffer.alloc(Math.min(REFCOUNTS_PER_BLOCK, totalClusters - first) * 2);
+    for (let cluster = first; cluster < first + counts.length / 2; cluster++) {
+      const refcount = cluster === 0 || cluster >= firstMetadataCluster ? 1 : (data.counts[cluster - 1] ?? 0);
+      counts.writeUInt16BE(refcount, (cluster - first) * 2);
+    }
+    writeFully(fd, counts, (firstRefcountBlockCluster + block) * C);
+  }
+  writeFully(fd, qcow2Header(diskBytes, l1Entries, l1Cluster, refcountTableCluster, refcountTableClusters), 0);
+  // The last refcount block is written only as far as it counts; the file still covers it whole.
+  ftruncateSync(fd, totalClusters * C);
+}
