@@ -16,7 +16,7 @@ import type { Compression } from './image/convert.js';
 import { OutputDir } from './image/output-dir.js';
 import { closureOf, realise } from './nix/closure.js';
 import { evaluateCallSite, type EvaluateRequest } from './nix/evaluate.js';
-import { installablesOf, isSerializedDerivation, type SerializedCall } from './nix/serialized.js';
+import { installablesOf, isSerializedDerivation, isSerializedString, type SerializedCall } from './nix/serialized.js';
 import { stopToolsOn } from './tools.js';
 import { NO_RANGE, type SourceRange } from './syntax/range.js';
 
@@ -56,22 +56,34 @@ async function evaluateAndBuild(request: BuildRequest): Promise<BuiltImage & { w
 
   const file = path.resolve(request.cwd ?? process.cwd(), request.file);
   const given = await locatedArguments(call, file);
+  if (call.defaultEfiVariables != null && !given.attrs.has('efiVariables')) {
+    given.attrs.set('efiVariables', { value: valueFromJson(call.defaultEfiVariables, given.callRange), nameRange: given.callRange });
+  }
   const { args, diagnostics } = checkArguments(given.attrs, given.callRange, given.callRange, new Set(['pkgs', 'lib']));
   const errors = diagnostics.filter((d) => d.severity === 'error');
   if (errors.length > 0) throw new ArgumentsError(file, errors);
   const options = toImageOptions(args);
 
-  const installables = installablesOf(call.arguments);
+  const channel = !options.onlyNixStore && options.copyChannel && call.channel && isSerializedDerivation(call.channel) ? call.channel : null;
+  const installables = [...new Set([call.arguments, channel, call.defaultEfiVariables ?? null].flatMap((value) => (value ? installablesOf(value) : [])))].sort();
   await step(emit, 'realise', `realising ${installables.length} store path(s)`, () =>
     realise(installables, (line) => emit({ type: 'log', step: 'realise', line })),
   );
   signal?.throwIfAborted();
   const toplevel = call.arguments.config?.toplevel;
-  const roots = [...options.additionalPaths, ...(toplevel && isSerializedDerivation(toplevel) ? [toplevel.$out] : [])];
+  const toplevelPath = toplevel && isSerializedDerivation(toplevel) ? toplevel.$out : toplevel && isSerializedString(toplevel) ? toplevel.$string : null;
+  // FACTS §6.2: closureInfo over toplevel + the channel + additionalPaths.
+  const roots = [...options.additionalPaths, ...(toplevelPath ? [toplevelPath] : []), ...(channel ? [channel.$out] : [])];
   const closure = await step(emit, 'closure', 'reading the closure', () => closureOf(roots));
   signal?.throwIfAborted();
 
-  const built = await buildImage({ options, closure, outDir: request.outDir, compression: request.compression, workRoot: request.workRoot, signal, emit });
+  const system = {
+    toplevel: toplevelPath,
+    channel: channel?.$out ?? null,
+    channelMissing: call.channel && '$missing' in call.channel ? call.channel.$missing : null,
+    config: (call.arguments.config ?? {}) as Record<string, unknown>,
+  };
+  const built = await buildImage({ options, closure, outDir: request.outDir, compression: request.compression, workRoot: request.workRoot, signal, emit, system });
   emit({ type: 'done', outDir: built.outDir, image: built.imagePath, seconds: (performance.now() - started) / 1000 });
   return { ...built, warnings: diagnostics.filter((d) => d.severity !== 'error') };
 }
