@@ -85,6 +85,18 @@ let
     limineEnable = option (config.boot.loader.limine.enable or null);
     efiCanTouchEfiVariables = option (config.boot.loader.efi.canTouchEfiVariables or null);
     efiSysMountPoint = option (config.boot.loader.efi.efiSysMountPoint or null);
+  } // {
+    # Boot loaders (src/image/boot/), read where NixOS exposes them (FACTS §7.5):
+    # GRUB's settings through the grub-config.xml its install script names.
+    bootLoaderId = option (config.system.boot.loader.id or null);
+    installBootLoaderScript = option (config.system.build.installBootLoader or null);
+    systemdPackage = option (config.systemd.package or null);
+    systemdBootEditor = option (config.boot.loader.systemd-boot.editor or null);
+    systemdBootConsoleMode = option (config.boot.loader.systemd-boot.consoleMode or null);
+    systemdBootXbootldrMountPoint = option (config.boot.loader.systemd-boot.xbootldrMountPoint or null);
+    systemdBootSortKey = option (config.boot.loader.systemd-boot.sortKey or null);
+    loaderTimeout = option (config.boot.loader.timeout or null);
+    distroName = option (config.system.nixos.distroName or null);
   };
 
   serializeKnown = name: value:

@@ -63,6 +63,15 @@ export const CONFIG_FIELDS = [
   'limineEnable',
   'efiCanTouchEfiVariables',
   'efiSysMountPoint',
+  'bootLoaderId',
+  'installBootLoaderScript',
+  'systemdPackage',
+  'systemdBootEditor',
+  'systemdBootConsoleMode',
+  'systemdBootXbootldrMountPoint',
+  'systemdBootSortKey',
+  'loaderTimeout',
+  'distroName',
 ] as const;
 export type ConfigField = (typeof CONFIG_FIELDS)[number];
 export type SerializedConfig = Record<ConfigField, SerializedValue>;
