@@ -68,17 +68,26 @@ async function evaluateAndBuild(request: BuildRequest): Promise<BuiltImage & { w
   if (errors.length > 0) throw new ArgumentsError(file, errors);
   const options = toImageOptions(args);
 
-  const installables = installablesOf(call.arguments);
+  const channel = !options.onlyNixStore && options.copyChannel && call.channel && isSerializedDerivation(call.channel) ? call.channel : null;
+  const installables = [...new Set([...installablesOf(call.arguments), ...(channel ? installablesOf(channel) : [])])].sort();
   await step(emit, 'realise', `realising ${installables.length} store path(s)`, () =>
     realise(installables, (line) => emit({ type: 'log', step: 'realise', line })),
   );
   signal?.throwIfAborted();
   const toplevel = call.arguments.config?.toplevel;
-  const roots = [...options.additionalPaths, ...(toplevel && isSerializedDerivation(toplevel) ? [toplevel.$out] : [])];
+  const toplevelPath = toplevel && isSerializedDerivation(toplevel) ? toplevel.$out : toplevel && isSerializedString(toplevel) ? toplevel.$string : null;
+  // FACTS §6.2: closureInfo over toplevel + the channel + additionalPaths.
+  const roots = [...options.additionalPaths, ...(toplevelPath ? [toplevelPath] : []), ...(channel ? [channel.$out] : [])];
   const closure = await step(emit, 'closure', 'reading the closure', () => closureOf(roots));
   signal?.throwIfAborted();
 
-  const built = await buildImage({ options, closure, outDir: request.outDir, compression: request.compression, workRoot: request.workRoot, signal, emit });
+  const system = {
+    toplevel: toplevelPath,
+    channel: channel?.$out ?? null,
+    channelMissing: call.channel && '$missing' in call.channel ? call.channel.$missing : null,
+    config: (call.arguments.config ?? {}) as Record<string, unknown>,
+  };
+  const built = await buildImage({ options, closure, outDir: request.outDir, compression: request.compression, workRoot: request.workRoot, signal, emit, system });
   emit({ type: 'done', outDir: built.outDir, image: built.imagePath, seconds: (performance.now() - started) / 1000 });
   return { ...built, warnings: diagnostics.filter((d) => d.severity !== 'error') };
 }

@@ -18,15 +18,18 @@ import { identityMap } from './disk/host-map.js';
 import { bytesPart, filePart, writeDisk, type Container, type DiskPart } from './disk/write-disk.js';
 import { FilesystemTooSmallError, type Filesystem, type FilesystemBuild, type PendingFilesystem } from './fs/filesystem.js';
 import { filesystemFor } from './fs/index.js';
-import { scanTree } from './fs/common.js';
+import { scanTree, type TreeEntry } from './fs/common.js';
 import { createBootFat } from './fs/vfat.js';
 import { hydraBuildProductLine, OutputDir } from './output-dir.js';
 import { additionalSpaceBytes, assemblyPieces, diskSectors, planImage, type ImagePiece, type ImagePlan } from './plan.js';
 import { runPostVM } from './postvm.js';
-import { stopToolsOn } from '../tools.js';
+import { runTool, stopToolsOn } from '../tools.js';
 import { stageStorePaths } from './stage.js';
 import { gptBytes } from './table/gpt.js';
 import { mbrBytes } from './table/mbr.js';
+import type { ImageMount } from './boot/bootloader.js';
+import { checkSystem, ownerOf, stageSystem, type CheckedSystem, type OwnedPath, type SystemInputs } from './system/index.js';
+import { imageMounts } from './system/mounts.js';
 
 /** Timestamps in deterministic images: nixpkgs' store paths carry mtime 1, so everything does. */
 export const DETERMINISTIC_EPOCH = 1;
@@ -40,6 +43,8 @@ export interface BuildImageRequest {
   workRoot?: string;
   signal?: AbortSignal;
   emit: EventSink;
+  /** For a full image (onlyNixStore = false): the system evaluation found. */
+  system?: SystemInputs;
 }
 
 export interface BuiltImage {
@@ -59,10 +64,19 @@ export function buildImage(request: BuildImageRequest): Promise<BuiltImage> {
 
 async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
   const { options, emit, signal } = request;
-  if (!options.onlyNixStore) {
-    throw new Error('full NixOS images (onlyNixStore = false) are not built yet: nixdisk builds store-only images so far');
-  }
   const filesystem = filesystemFor(options.fsType);
+  const full = !options.onlyNixStore;
+  // Everything a user can get wrong in a full image is refused before any output exists.
+  let system: CheckedSystem | null = null;
+  let mounts: ImageMount[] | null = null;
+  if (full) {
+    if (!request.system) throw new Error('internal: a full image was requested without its system (toplevel, channel, config)');
+    system = await checkSystem(options, request.system, filesystem.readsGrafts === true);
+    mounts = imageMounts(options);
+    if (options.installBootLoader) {
+      throw new Error('installing a boot loader is not built yet: set installBootLoader = false for a full image without one');
+    }
+  }
   const output = await OutputDir.begin(request.outDir);
   // When the scratch folder cannot be made (TMPDIR missing, disk full), the output's
   // temporary sibling must not stay behind.
@@ -73,23 +87,34 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
   try {
     const rootDir = path.join(workDir, 'root');
     const storePaths = request.closure.paths.map((info) => info.path);
+    // A full image keeps the store under /nix/store; a store-only one at the root.
+    const graftDir = full ? 'nix/store' : '';
     // A filesystem that reads the store in place needs no staged copy of it; $root is
     // then staged only if postVM may look at it.
     let staged = false;
     const stage = async () => {
-      await step(emit, 'stage', `staging ${storePaths.length} store paths`, () => stageStorePaths(storePaths, rootDir));
+      await step(emit, 'stage', `staging ${storePaths.length} store paths`, () => stageStorePaths(storePaths, path.join(rootDir, graftDir)));
       staged = true;
       signal?.throwIfAborted();
     };
-    if (filesystem.readsGrafts) await mkdir(rootDir);
-    else await stage();
+    await mkdir(rootDir);
+    let owners: OwnedPath[] = [];
+    if (system) {
+      const checked = system;
+      owners = await step(emit, 'stage', 'staging the system: contents, profiles, Nix database', () =>
+        stageSystem(checked, options, request.closure.paths, rootDir, workDir, options.deterministic ? DETERMINISTIC_EPOCH : null),
+      );
+      signal?.throwIfAborted();
+    }
+    if (!filesystem.readsGrafts) await stage();
 
+    const tree = filesystem.readsGrafts ? withOwners(await scanTree(rootDir, storePaths, graftDir), owners) : undefined;
     const fsBuild: Omit<FilesystemBuild, 'sizeBytes'> = {
       sourceDir: rootDir,
-      ...(filesystem.readsGrafts ? { grafts: storePaths, tree: await scanTree(rootDir, storePaths) } : {}),
+      ...(filesystem.readsGrafts ? { grafts: storePaths, graftDir, tree } : {}),
       output: path.join(workDir, 'root.fs'),
       label: options.label,
-      uuid: options.rootFSUID,
+      uuid: mounts && mounts[0]!.uuid !== '' ? mounts[0]!.uuid : options.rootFSUID,
       deterministic: options.deterministic,
       epoch: DETERMINISTIC_EPOCH,
     };
@@ -98,7 +123,7 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
     );
     signal?.throwIfAborted();
 
-    const parts = await step(emit, 'assemble', `laying out ${describeTable(plan)}`, () => diskParts(plan, fsBuild.output, pending, workDir));
+    const parts = await step(emit, 'assemble', `laying out ${describeTable(plan)}`, () => diskParts(plan, fsBuild.output, pending, workDir, mounts));
     signal?.throwIfAborted();
 
     const imagePath = path.join(output.tempDir, plan.imageFileName);
@@ -128,6 +153,22 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
     await output.abort();
     throw error;
   } finally {
+    await removeWorkDir(workDir);
+  }
+}
+
+/**
+ * Removes the scratch folder. Copied store directories (`contents`) are read-only, which
+ * stops an ordinary user's rm: those get u+w first. Directories only, since staged
+ * files may be hard links into the store.
+ */
+async function removeWorkDir(workDir: string): Promise<void> {
+  try {
+    await rm(workDir, { recursive: true, force: true });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM') throw error;
+    await runTool('find', [workDir, '-type', 'd', '!', '-perm', '-u+w', '-exec', 'chmod', 'u+w', '{}', '+']);
     await rm(workDir, { recursive: true, force: true });
   }
 }
@@ -194,11 +235,11 @@ function mebibytesRoundedUp(bytes: number): number {
 }
 
 /** What goes on the disk, in disk order: table bytes, boot partitions, the root filesystem; gaps stay zeros. */
-async function diskParts(plan: ImagePlan, rootFile: string, pending: PendingFilesystem | null, workDir: string): Promise<DiskPart[]> {
+async function diskParts(plan: ImagePlan, rootFile: string, pending: PendingFilesystem | null, workDir: string, mounts: readonly ImageMount[] | null): Promise<DiskPart[]> {
   const tables = plan.table.kind === 'gpt' ? gptBytes(plan.table, plan.totalSectors) : undefined;
   const parts: DiskPart[] = [];
   for (const piece of assemblyPieces(plan)) {
-    const part = await diskPart(plan, piece, rootFile, pending, workDir, tables);
+    const part = await diskPart(plan, piece, rootFile, pending, workDir, tables, mounts);
     if (part) parts.push(part);
   }
   return parts;
@@ -211,6 +252,7 @@ async function diskPart(
   pending: PendingFilesystem | null,
   workDir: string,
   tables: { primary: Buffer; backup: Buffer } | undefined,
+  mounts: readonly ImageMount[] | null,
 ): Promise<DiskPart | null> {
   const { offsetBytes, sizeBytes } = piece;
   switch (piece.kind) {
@@ -230,7 +272,8 @@ async function diskPart(
           output: file,
           sizeBytes,
           label: piece.role === 'esp' ? 'ESP' : 'BOOT',
-          volumeId: null,
+          // A full image names its boot filesystems before formatting them, for the loader.
+          volumeId: mounts?.find((mount) => mount.role === piece.role)?.uuid ?? null,
           deterministic: plan.options.deterministic,
           epoch: DETERMINISTIC_EPOCH,
           sourceDir: null,
@@ -300,6 +343,15 @@ async function writeFilesystemAsImage(root: { file: string; pending: PendingFile
     if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
     await writeDisk(imagePath, 'raw', diskBytes, [filePart(0, diskBytes, root.file)]);
   }
+}
+
+/** The tree with the owners `contents` asked for (everything else stays root's). */
+function withOwners(tree: TreeEntry[], owners: readonly OwnedPath[]): TreeEntry[] {
+  if (owners.length === 0) return tree;
+  return tree.map((entry) => {
+    const owner = ownerOf(owners, entry.path);
+    return owner ? { ...entry, owner } : entry;
+  });
 }
 
 function describeTable(plan: ImagePlan): string {
