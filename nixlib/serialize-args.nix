@@ -152,4 +152,9 @@ args: {
   unknownArguments = builtins.mapAttrs (_: serializeShallow)
     (builtins.removeAttrs args (builtins.attrNames knownFormals));
   channel = serializeChannel args;
+  # efiVariables' default, `OVMF.variables` (OVMF defaults to pkgs.OVMF.fd), for touchEFIVars.
+  defaultEfiVariables =
+    if (args.touchEFIVars or false) && !(args ? efiVariables)
+    then serialize 1 (option ((args.OVMF or (args.pkgs.OVMF.fd or { })).variables or null))
+    else null;
 }

@@ -63,13 +63,16 @@ async function evaluateAndBuild(request: BuildRequest): Promise<BuiltImage & { w
 
   const file = path.resolve(request.cwd ?? process.cwd(), request.file);
   const given = await locatedArguments(call, file);
+  if (call.defaultEfiVariables != null && !given.attrs.has('efiVariables')) {
+    given.attrs.set('efiVariables', { value: valueFromJson(plainJson(call.defaultEfiVariables), given.callRange), nameRange: given.callRange });
+  }
   const { args, diagnostics } = checkArguments(given.attrs, given.callRange, given.callRange, new Set(['pkgs', 'lib']));
   const errors = diagnostics.filter((d) => d.severity === 'error');
   if (errors.length > 0) throw new ArgumentsError(file, errors);
   const options = toImageOptions(args);
 
   const channel = !options.onlyNixStore && options.copyChannel && call.channel && isSerializedDerivation(call.channel) ? call.channel : null;
-  const installables = [...new Set([...installablesOf(call.arguments), ...(channel ? installablesOf(channel) : [])])].sort();
+  const installables = [...new Set([call.arguments, channel, call.defaultEfiVariables ?? null].flatMap((value) => (value ? installablesOf(value) : [])))].sort();
   await step(emit, 'realise', `realising ${installables.length} store path(s)`, () =>
     realise(installables, (line) => emit({ type: 'log', step: 'realise', line })),
   );

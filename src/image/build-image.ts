@@ -6,7 +6,7 @@
  * qemu-img convert for the other formats → $out (image, hydra-build-products) → postVM.
  * It sees ImageOptions and a Closure, never Nix syntax.
  */
-import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Closure } from '../nix/closure.js';
@@ -27,7 +27,8 @@ import { runTool, stopToolsOn } from '../tools.js';
 import { stageStorePaths } from './stage.js';
 import { gptBytes } from './table/gpt.js';
 import { mbrBytes } from './table/mbr.js';
-import type { ImageMount } from './boot/bootloader.js';
+import type { BootInstallation, BootTarget, DiskWrite, ImageMount } from './boot/bootloader.js';
+import { copyRootPart, mountSourceDirs, overlayWrites, assertWritesPlaced } from './system/boot-tree.js';
 import { checkSystem, ownerOf, stageSystem, type CheckedSystem, type OwnedPath, type SystemInputs } from './system/index.js';
 import { imageMounts } from './system/mounts.js';
 
@@ -53,6 +54,9 @@ export interface BuiltImage {
   plan: ImagePlan;
 }
 
+/** The boot loaders (src/image/boot/index.ts `installBootLoader`); null until they land. */
+const bootLoaderInstaller: ((target: BootTarget) => Promise<BootInstallation>) | null = null;
+
 export class DiskTooSmallError extends Error {
   override name = 'DiskTooSmallError';
 }
@@ -73,8 +77,11 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
     if (!request.system) throw new Error('internal: a full image was requested without its system (toplevel, channel, config)');
     system = await checkSystem(options, request.system, filesystem.readsGrafts === true);
     mounts = imageMounts(options);
-    if (options.installBootLoader) {
+    if (options.installBootLoader && bootLoaderInstaller === null) {
       throw new Error('installing a boot loader is not built yet: set installBootLoader = false for a full image without one');
+    }
+    if (options.touchEFIVars && options.efiVariables === null) {
+      throw new Error('touchEFIVars needs efiVariables (by default OVMF.variables): pass efiVariables, or an OVMF package that has `variables`');
     }
   }
   const output = await OutputDir.begin(request.outDir);
@@ -106,6 +113,23 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
       );
       signal?.throwIfAborted();
     }
+    let installation: BootInstallation | null = null;
+    if (system && mounts && options.installBootLoader && bootLoaderInstaller) {
+      const target: BootTarget = {
+        partitionTableType: options.partitionTableType,
+        mounts,
+        toplevel: system.toplevel,
+        config: request.system!.config,
+        deterministic: options.deterministic,
+        epoch: DETERMINISTIC_EPOCH,
+        workDir: path.join(workDir, 'boot-loader'),
+      };
+      await mkdir(target.workDir);
+      const install = bootLoaderInstaller;
+      installation = await step(emit, 'stage', 'installing the boot loader', () => install(target));
+      await copyRootPart(installation.treeDir, mounts, rootDir);
+      signal?.throwIfAborted();
+    }
     if (!filesystem.readsGrafts) await stage();
 
     const tree = filesystem.readsGrafts ? withOwners(await scanTree(rootDir, storePaths, graftDir), owners) : undefined;
@@ -123,11 +147,18 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
     );
     signal?.throwIfAborted();
 
-    const parts = await step(emit, 'assemble', `laying out ${describeTable(plan)}`, () => diskParts(plan, fsBuild.output, pending, workDir, mounts));
+    const parts = await step(emit, 'assemble', `laying out ${describeTable(plan)}`, () => diskParts(plan, fsBuild.output, pending, workDir, { mounts, installation }));
     signal?.throwIfAborted();
 
     const imagePath = path.join(output.tempDir, plan.imageFileName);
     await writeImageFile(plan, parts, { file: fsBuild.output, pending }, imagePath, workDir, request.compression, emit);
+
+    if (full && options.touchEFIVars) {
+      // FACTS §8: a copy of the variable store, made before the image in nixpkgs' preVM.
+      const efiVars = path.join(output.tempDir, 'efi-vars.fd');
+      await copyFile(options.efiVariables!, efiVars);
+      await chmod(efiVars, 0o644);
+    }
 
     const finalImagePath = path.join(output.finalDir, plan.imageFileName);
     await mkdir(path.join(output.tempDir, 'nix-support'));
@@ -234,12 +265,21 @@ function mebibytesRoundedUp(bytes: number): number {
   return Math.ceil((bytes / MiB) * 10) / 10;
 }
 
-/** What goes on the disk, in disk order: table bytes, boot partitions, the root filesystem; gaps stay zeros. */
-async function diskParts(plan: ImagePlan, rootFile: string, pending: PendingFilesystem | null, workDir: string, mounts: readonly ImageMount[] | null): Promise<DiskPart[]> {
+/** A full image's boot filesystems: their identities, and what the loader put in them. */
+interface BootParts {
+  mounts: readonly ImageMount[] | null;
+  installation: BootInstallation | null;
+}
+
+/** What goes on the disk, in disk order: table bytes, boot partitions, the root filesystem; gaps stay zeros unless a loader writes there. */
+async function diskParts(plan: ImagePlan, rootFile: string, pending: PendingFilesystem | null, workDir: string, boot: BootParts): Promise<DiskPart[]> {
   const tables = plan.table.kind === 'gpt' ? gptBytes(plan.table, plan.totalSectors) : undefined;
+  const pieces = assemblyPieces(plan);
+  const writes = boot.installation?.diskWrites ?? [];
+  assertWritesPlaced(pieces, writes);
   const parts: DiskPart[] = [];
-  for (const piece of assemblyPieces(plan)) {
-    const part = await diskPart(plan, piece, rootFile, pending, workDir, tables, mounts);
+  for (const piece of pieces) {
+    const part = await diskPart(plan, piece, rootFile, pending, workDir, tables, boot, writes);
     if (part) parts.push(part);
   }
   return parts;
@@ -252,38 +292,49 @@ async function diskPart(
   pending: PendingFilesystem | null,
   workDir: string,
   tables: { primary: Buffer; backup: Buffer } | undefined,
-  mounts: readonly ImageMount[] | null,
+  boot: BootParts,
+  writes: readonly DiskWrite[],
 ): Promise<DiskPart | null> {
   const { offsetBytes, sizeBytes } = piece;
+  const bytesOrNothing = (base: Buffer | null) => {
+    const bytes = overlayWrites(piece, base, writes);
+    return bytes ? bytesPart(offsetBytes, sizeBytes, bytes) : null;
+  };
   switch (piece.kind) {
     case 'head':
-      return bytesPart(offsetBytes, sizeBytes, tables ? tables.primary : mbrBytes(plan.table, plan.totalSectors));
+      return bytesOrNothing(tables ? tables.primary : mbrBytes(plan.table, plan.totalSectors));
     case 'tail':
       return bytesPart(offsetBytes, sizeBytes, tables!.backup);
     case 'zero':
-      return null;
+      return bytesOrNothing(null);
     case 'partition':
       if (piece.role === 'root') {
         return pending ? { offsetBytes, sizeBytes, ranges: () => pending.ranges(), writeTo: (target) => pending.fill(target) } : filePart(offsetBytes, sizeBytes, rootFile);
       }
       if (piece.role === 'esp' || piece.role === 'xbootldr' || piece.role === 'boot') {
         const file = path.join(workDir, `partition-${piece.partitionNumber}-${piece.role}`);
+        // A full image names its boot filesystems before formatting them, for the loader.
+        const mount = boot.mounts?.find((m) => m.role === piece.role);
+        const installed = mount && boot.installation ? mountSourceDirs(boot.installation.treeDir, [mount]).get(mount.mountPoint)! : null;
         await createBootFat({
           output: file,
           sizeBytes,
           label: piece.role === 'esp' ? 'ESP' : 'BOOT',
-          // A full image names its boot filesystems before formatting them, for the loader.
-          volumeId: mounts?.find((mount) => mount.role === piece.role)?.uuid ?? null,
+          volumeId: mount?.uuid ?? null,
           deterministic: plan.options.deterministic,
           epoch: DETERMINISTIC_EPOCH,
-          sourceDir: null,
+          sourceDir: installed && (await isDirectory(installed)) ? installed : null,
           partitionStartSector: offsetBytes / 512,
         });
         return filePart(offsetBytes, sizeBytes, file);
       }
-      // The BIOS boot partition holds GRUB's core image once a bootloader is installed; zeros until then.
-      return null;
+      // The BIOS boot partition: GRUB's core image when a loader put it there, else zeros.
+      return bytesOrNothing(null);
   }
+}
+
+async function isDirectory(p: string): Promise<boolean> {
+  return (await stat(p).catch(() => null))?.isDirectory() ?? false;
 }
 
 /** raw and qcow2 are written directly; the other formats are converted by qemu-img from a raw disk. */

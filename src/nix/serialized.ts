@@ -107,6 +107,8 @@ export interface SerializedCall {
    * what `pkgs`/`lib` lacked to build it; null or absent when no channel is wanted.
    */
   channel?: SerializedDerivation | { $missing: string[] } | null;
+  /** `OVMF.variables` when touchEFIVars needs efiVariables' default; null when it has none. */
+  defaultEfiVariables?: SerializedValue;
 }
 
 function hasStringField(value: SerializedValue, field: string): boolean {
