@@ -98,9 +98,10 @@ let
     groups = option (builtins.mapAttrs (_: g: { gid = g.gid or null; }) (config.users.groups or { }));
     sysusersEnable = option (config.systemd.sysusers.enable or null);
     userbornEnable = option (config.services.userborn.enable or null);
-  } // {
+  } // builtins.mapAttrs (_: serialize 1) {
     # Boot loaders (src/image/boot/), read where NixOS exposes them (FACTS §7.5):
-    # GRUB's settings through the grub-config.xml its install script names.
+    # GRUB's settings through the grub-config.xml its install script names. Serialized
+    # like the first block: packages keep their derivation, so nixdisk realises them.
     bootLoaderId = option (config.system.boot.loader.id or null);
     installBootLoaderScript = option (config.system.build.installBootLoader or null);
     systemdPackage = option (config.systemd.package or null);

@@ -77,7 +77,8 @@ export function readVariables(file: Buffer): { variables: EfiVariable[]; freeOff
     const dataSize = file.readUInt32LE(sizes + 4);
     const vendorGuid = guidFromBytes(file.subarray(sizes + 8, sizes + 24));
     const nameAt = at + headerSize;
-    const dataAt = nameAt + align4(nameSize);
+    // The data follows the name directly; only whole records are 4-byte aligned.
+    const dataAt = nameAt + nameSize;
     const name = file.subarray(nameAt, nameAt + nameSize).toString('utf16le').replace(/\0+$/, '');
     variables.push({ name, vendorGuid, attributes, data: Buffer.from(file.subarray(dataAt, dataAt + dataSize)), offset: at, state });
     at = align4(dataAt + dataSize);
@@ -97,7 +98,7 @@ function utf16z(text: string): Buffer {
 function variableRecord(authenticated: boolean, name: string, vendorGuid: string, attributes: number, data: Buffer): Buffer {
   const headerSize = authenticated ? AUTH_HEADER_SIZE : PLAIN_HEADER_SIZE;
   const nameBytes = utf16z(name);
-  const record = Buffer.alloc(align4(headerSize + align4(nameBytes.length) + data.length), 0xff);
+  const record = Buffer.alloc(align4(headerSize + nameBytes.length + data.length), 0xff);
   record.fill(0, 0, headerSize);
   record.writeUInt16LE(VARIABLE_START, 0);
   record[2] = VAR_ADDED;
@@ -108,8 +109,7 @@ function variableRecord(authenticated: boolean, name: string, vendorGuid: string
   record.writeUInt32LE(data.length, sizes + 4);
   guidToBytes(vendorGuid).copy(record, sizes + 8);
   nameBytes.copy(record, headerSize);
-  record.fill(0, headerSize + nameBytes.length, headerSize + align4(nameBytes.length));
-  data.copy(record, headerSize + align4(nameBytes.length));
+  data.copy(record, headerSize + nameBytes.length);
   return record;
 }
 

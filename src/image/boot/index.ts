@@ -9,11 +9,22 @@ import path from 'node:path';
 import type { BootInstallation, BootTarget } from './bootloader.js';
 import { readBootspec } from './bootspec.js';
 import { chosenLoader, readLoaderConfig } from './config.js';
-import { installGrub } from './grub.js';
+import { installGrub, readGrubSettings } from './grub.js';
 import { installSystemdBoot } from './systemd-boot.js';
 
 export { BootConfigError } from './config.js';
 export { BootspecError } from './bootspec.js';
+
+/**
+ * What `installBootLoader` would refuse, refused before anything is written: a loader
+ * nixdisk cannot install, a toplevel without boot.json, GRUB settings it cannot honour.
+ */
+export async function checkBootLoader(config: Record<string, unknown>, toplevel: string): Promise<void> {
+  const loader = readLoaderConfig(config);
+  const which = chosenLoader(loader);
+  await readBootspec(toplevel);
+  if (which === 'grub') await readGrubSettings(loader);
+}
 
 export async function installBootLoader(target: BootTarget): Promise<BootInstallation> {
   const loader = readLoaderConfig(target.config);
