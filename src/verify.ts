@@ -5,10 +5,11 @@
  * (every row's path present and whole, nothing in the store unregistered); store-only
  * images carry none, as in nixpkgs, so theirs come from the host's Nix store.
  */
-import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { filesystemFor } from './image/fs/index.js';
+import { removeScratchTree } from './image/fs/common.js';
 import { inspectImage, type FilesystemInfo, type ImageInfo } from './image/read.js';
 import { closureOf, narHashOf, normalizeNarHash, type StorePathInfo } from './nix/closure.js';
 import { NIX_DB_DIR, readNixDatabase } from './image/system/nix-db.js';
@@ -109,7 +110,7 @@ export async function verifyImage(target: string, workRoot = os.tmpdir()): Promi
     report.corrupted.sort((a, b) => a.path.localeCompare(b.path));
     return report;
   } finally {
-    await rm(workDir, { recursive: true, force: true });
+    await removeScratchTree(workDir);
   }
 }
 

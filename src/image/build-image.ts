@@ -6,7 +6,7 @@
  * qemu-img convert for the other formats → $out (image, hydra-build-products) → postVM.
  * It sees ImageOptions and a Closure, never Nix syntax.
  */
-import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Closure } from '../nix/closure.js';
@@ -18,12 +18,12 @@ import { identityMap } from './disk/host-map.js';
 import { bytesPart, filePart, writeDisk, type Container, type DiskPart } from './disk/write-disk.js';
 import { FilesystemTooSmallError, type Filesystem, type FilesystemBuild, type PendingFilesystem } from './fs/filesystem.js';
 import { filesystemFor } from './fs/index.js';
-import { scanTree, type TreeEntry } from './fs/common.js';
+import { removeScratchTree, scanTree, type TreeEntry } from './fs/common.js';
 import { createBootFat } from './fs/vfat.js';
 import { hydraBuildProductLine, OutputDir } from './output-dir.js';
 import { additionalSpaceBytes, assemblyPieces, diskSectors, planImage, type ImagePiece, type ImagePlan } from './plan.js';
 import { runPostVM } from './postvm.js';
-import { runTool, stopToolsOn } from '../tools.js';
+import { stopToolsOn } from '../tools.js';
 import { stageStorePaths } from './stage.js';
 import { gptBytes } from './table/gpt.js';
 import { mbrBytes } from './table/mbr.js';
@@ -182,23 +182,7 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
     await output.abort();
     throw error;
   } finally {
-    await removeWorkDir(workDir);
-  }
-}
-
-/**
- * Removes the scratch folder. Copied store directories (`contents`) are read-only, which
- * stops an ordinary user's rm: those get u+w first. Directories only, since staged
- * files may be hard links into the store.
- */
-async function removeWorkDir(workDir: string): Promise<void> {
-  try {
-    await rm(workDir, { recursive: true, force: true });
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'EACCES' && code !== 'EPERM') throw error;
-    await runTool('find', [workDir, '-type', 'd', '!', '-perm', '-u+w', '-exec', 'chmod', 'u+w', '{}', '+']);
-    await rm(workDir, { recursive: true, force: true });
+    await removeScratchTree(workDir);
   }
 }
 

@@ -4,7 +4,7 @@
  * configuration.nix, every contents entry with its bytes, mode and owner, the uid/gid
  * maps; e2fsck and fsck.vfat clean; byte-identical rebuilds; nixdisk verify.
  */
-import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -90,12 +90,16 @@ describe('a full image with contents, a configFile and users (efi, raw)', () => 
     await writeFile(path.join(sources, 'glob', 'a.conf'), 'a\n');
     await writeFile(path.join(sources, 'glob', 'b.conf'), 'b\n');
     await writeFile(path.join(sources, 'glob', 'c.txt'), 'c\n');
+    await writeFile(path.join(sources, 'vars.fd'), Buffer.alloc(8192, 0x5a));
+    await chmod(path.join(sources, 'vars.fd'), 0o444);
     // A read-only store directory as a source: copied, and still removable afterwards.
     [storeSource] = await realise([(await closureOf([toplevel])).paths.find((p) => p.path.endsWith('-nixdisk-fixture-data'))!.path]);
     const file = await writeFullCall(
       caseDir,
       `partitionTableType = "efi";
   copyChannel = false;
+  touchEFIVars = true;
+  efiVariables = ${path.join(sources, 'vars.fd')};
   configFile = ${path.join(sources, 'configuration.nix')};
   contents = [
     { source = ${nixString(path.join(sources, 'secret'))}; target = "/etc/secret"; mode = "0600"; user = "alice"; group = "sshd"; }
@@ -106,6 +110,10 @@ describe('a full image with contents, a configFile and users (efi, raw)', () => 
     );
     const built = await build(file, path.join(caseDir, 'out'));
     image = built.imagePath;
+    // touchEFIVars: a writable copy of the variable store beside the image.
+    const efiVars = await stat(path.join(built.outDir, 'efi-vars.fd'));
+    expect(efiVars.mode & 0o777).toBe(0o644);
+    expect(await readFile(path.join(built.outDir, 'efi-vars.fd'))).toEqual(Buffer.alloc(8192, 0x5a));
     const parts = await partitions(image, 'raw', caseDir);
     rootFs = parts.root;
     for (const other of parts.others) await execa('fsck.vfat', ['-n', other.file], { env: toolEnv });
@@ -180,16 +188,19 @@ describe('a full image with contents, a configFile and users (efi, raw)', () => 
   });
 });
 
-describe('a full image with a channel (legacy, qcow2)', () => {
-  it('copies the channel built from pkgs.path, with its profile and /root/.nix-defexpr', async () => {
+describe('a full image with a channel (legacy+gpt, qcow2)', () => {
+  it('copies the channel built from pkgs.path, with its profile and /root/.nix-defexpr; efi-vars.fd from OVMF.variables', async () => {
     const caseDir = await mkdtemp(path.join(dir, 'channel-'));
     const pkgs = `pkgs = {
     path = ${FAKE_NIXPKGS};
     runCommand = name: env: script: derivation (env // { inherit name; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" script ]; PATH = "/bin:/usr/bin"; });
   };
   lib = { cleanSource = src: { outPath = builtins.path { path = src; name = "source"; }; }; };`;
-    const file = await writeFullCall(caseDir, 'partitionTableType = "legacy"; format = "qcow2";', `${USERS}\n    system.nixos.version = "24.11test"; system.nixos.versionSuffix = "pre-fixture";`, pkgs);
+    const vars = path.join(caseDir, 'OVMF_VARS.fd');
+    await writeFile(vars, 'variables');
+    const file = await writeFullCall(caseDir, `partitionTableType = "legacy+gpt"; format = "qcow2"; touchEFIVars = true; OVMF = { variables = ${vars}; };`, `${USERS}\n    system.nixos.version = "24.11test"; system.nixos.versionSuffix = "pre-fixture";`, pkgs);
     const built = await build(file, path.join(caseDir, 'out'));
+    expect(await readFile(path.join(built.outDir, 'efi-vars.fd'), 'utf8')).toBe('variables');
     const rootFs = (await partitions(built.imagePath, 'qcow2', caseDir)).root;
     await execa('e2fsck', ['-f', '-n', rootFs], { env: toolEnv });
     const link = (await entryOf(rootFs, '/nix/var/nix/profiles/per-user/root/channels-1-link'))?.linkTarget;

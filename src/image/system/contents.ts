@@ -132,8 +132,39 @@ function compareBytes(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
-/** Every entry checked against the host: sources that exist, globs that match. */
+/**
+ * Every entry checked against the host: sources that exist, globs that match, and no
+ * copy onto a path an earlier entry makes (its copy, a folder inside it, a parent
+ * folder it needed), which nixpkgs finds only when it gets there.
+ */
 export async function planContents(entries: readonly ContentsEntry[]): Promise<PlannedContents[]> {
+  const planned = await sourcesOf(entries);
+  for (const [k, entry] of planned.entries()) {
+    if (entry.glob) continue;
+    for (const earlier of planned.slice(0, k)) {
+      if (await makes(earlier, entry.target)) {
+        throw new ContentsError(`contents entry ${entry.index}: duplicate target /${entry.target} (contents entry ${earlier.index} already puts something there)`);
+      }
+    }
+  }
+  return planned;
+}
+
+/** Whether copying `entry` creates the image path `target` (a folder on the way included). */
+async function makes(entry: PlannedContents, target: string): Promise<boolean> {
+  if (entry.target === target || entry.target.startsWith(`${target}/`) || target === '') return true;
+  if (!target.startsWith(`${entry.target}/`)) return false;
+  const rest = target.slice(entry.target.length + 1);
+  if (entry.glob) {
+    const [first, ...below] = rest.split('/');
+    const match = entry.sources.find((source) => path.basename(source) === first);
+    return match !== undefined && (below.length === 0 || (await lstat(path.join(match, ...below)).then(() => true, () => false)));
+  }
+  const source = entry.sources[0]!;
+  return (await stat(source).catch(() => null))?.isDirectory() === true && (await lstat(path.join(source, rest)).then(() => true, () => false));
+}
+
+async function sourcesOf(entries: readonly ContentsEntry[]): Promise<PlannedContents[]> {
   const checked = checkContents(entries);
   return Promise.all(
     checked.map(async (entry, i) => {
