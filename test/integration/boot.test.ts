@@ -14,7 +14,8 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildFromFile } from '../../src/build.js';
 import { PACKAGE_ROOT } from '../../src/package.js';
-import { sha256 } from '../helpers/build-fixture.js';
+import { asRaw, carve, sha256, toolEnv } from '../helpers/build-fixture.js';
+import { sfdiskJson } from '../helpers/parted-oracle.js';
 import { bootImage, type BootRequest } from '../helpers/qemu.js';
 
 const STANDIN = path.join(PACKAGE_ROOT, 'examples', 'nixos-standin');
@@ -44,6 +45,8 @@ interface Case {
   args: string;
   format: 'raw' | 'qcow2';
   boots: { firmware: 'bios' | 'uefi'; vars: 'template' | 'built'; loads?: RegExp }[];
+  /** Files the loader put on the FAT partitions, by partition number. */
+  fatFiles: [number, string][];
 }
 
 const CASES: Case[] = [
@@ -52,6 +55,7 @@ const CASES: Case[] = [
     standin: '{ loader = "systemd-boot"; canTouchEfiVariables = true; }',
     args: `partitionTableType = "efi"; format = "raw"; touchEFIVars = true; efiVariables = "${OVMF_VARS}";`,
     format: 'raw',
+    fatFiles: [[1, '/EFI/systemd/systemd-bootx64.efi'], [1, '/EFI/BOOT/BOOTX64.EFI'], [1, '/loader/loader.conf'], [1, '/loader/entries/nixos-generation-1.conf'], [1, '/loader/entries.srel']],
     boots: [{ firmware: 'uefi', vars: 'built', loads: /BdsDxe: starting Boot0000 "Linux Boot Manager" from HD\(1,GPT,1C06F03B-704E-4657-B9CD-681A087A2FDC,0x4000,0x[0-9A-F]+\)\/\\EFI\\systemd\\systemd-bootx64\.efi/ }],
   },
   {
@@ -59,6 +63,8 @@ const CASES: Case[] = [
     standin: '{ loader = "systemd-boot"; efiSysMountPoint = "/efi"; xbootldrMountPoint = "/boot"; }',
     args: 'partitionTableType = "efixbootldr"; format = "qcow2"; bootSize = "128M";',
     format: 'qcow2',
+    // loader.conf stays on the ESP; entries and kernels go to XBOOTLDR.
+    fatFiles: [[1, '/EFI/systemd/systemd-bootx64.efi'], [1, '/loader/loader.conf'], [2, '/loader/entries/nixos-generation-1.conf'], [2, '/loader/entries.srel']],
     boots: [{ firmware: 'uefi', vars: 'template' }],
   },
   {
@@ -66,6 +72,7 @@ const CASES: Case[] = [
     standin: '{ loader = "grub"; grubEfiSupport = true; }',
     args: 'partitionTableType = "hybrid"; format = "qcow2";',
     format: 'qcow2',
+    fatFiles: [[1, '/EFI/BOOT/BOOTX64.EFI'], [1, '/grub/grub.cfg'], [1, '/grub/i386-pc/normal.mod'], [1, '/grub/x86_64-efi/normal.mod']],
     boots: [
       { firmware: 'bios', vars: 'template' },
       { firmware: 'uefi', vars: 'template' },
@@ -76,6 +83,7 @@ const CASES: Case[] = [
     standin: '{ loader = "grub"; }',
     args: 'partitionTableType = "legacy"; format = "raw";',
     format: 'raw',
+    fatFiles: [],
     boots: [{ firmware: 'bios', vars: 'template' }],
   },
   {
@@ -83,6 +91,7 @@ const CASES: Case[] = [
     standin: '{ loader = "grub"; }',
     args: 'partitionTableType = "legacy+gpt"; format = "qcow2";',
     format: 'qcow2',
+    fatFiles: [],
     boots: [{ firmware: 'bios', vars: 'template' }],
   },
 ];
@@ -127,6 +136,23 @@ describe.each(CASES)('$name', (c) => {
     expect(await sha256(second.imagePath)).toBe(await sha256(image));
     if (existsSync(path.join(outDir, 'efi-vars.fd'))) expect(await sha256(path.join(again, 'efi-vars.fd'))).toBe(await sha256(path.join(outDir, 'efi-vars.fd')));
     await rm(again, { recursive: true });
+  });
+
+  it('has every filesystem fsck-clean, the loader files on their partitions', async () => {
+    const raw = await asRaw(image, c.format, caseDir);
+    const table = await sfdiskJson(raw);
+    for (const [i, p] of (table.partitions as { start: number; size: number; type: string }[]).entries()) {
+      const number = i + 1;
+      const file = await carve(raw, p.start * 512, p.size * 512, path.join(caseDir, `part-${number}`));
+      const fat = ['C12A7328-F81F-11D2-BA4B-00A0C93EC93B', 'BC13C2FF-59E6-4262-A352-B275FD6F7172', 'c', 'ef'].includes(p.type);
+      if (fat) await execa('fsck.vfat', ['-n', file], { env: toolEnv });
+      else if (p.type !== '21686148-6449-6E6F-744E-656564454649') await execa('e2fsck', ['-fn', file], { env: toolEnv });
+      for (const [, installed] of c.fatFiles.filter(([n]) => n === number)) {
+        await execa('mtype', ['-i', file, `::${installed}`], { env: { ...toolEnv, MTOOLS_SKIP_CHECK: '1' } });
+      }
+      await rm(file);
+    }
+    if (raw !== image) await rm(raw);
   });
 
   it.each(c.boots)('boots by $firmware to the stand-in init, with init= and the toplevel parameters', async (boot) => {
