@@ -18,7 +18,8 @@ import type { TablePlan } from '../plan.js';
 import type { BootInstallation, BootTarget, DiskWrite, EfiBootEntry, ImageMount } from './bootloader.js';
 import type { Bootspec } from './bootspec.js';
 import { BootConfigError, type LoaderConfig } from './config.js';
-import { efiTarget, grubCfg, grubConfigFilesOf, grubState, mountHolding, parseGrubConfig, type GrubSettings } from './grub-config.js';
+import { efiTarget, grubCfg, grubConfigFilesOf, grubState, parseGrubConfig, type GrubSettings } from './grub-config.js';
+import { mountOf } from '../system/mounts.js';
 import { copyInstalled, fatMountAt, under, writeInstalled } from './tree.js';
 
 const SECTOR = 512;
@@ -37,10 +38,14 @@ export function grubFsModule(fsType: string): string {
   return module;
 }
 
+/** `<bootPath>/grub` as a path inside the filesystem holding it; pure. */
+export function pathInMount(mount: ImageMount, installedPath: string): string {
+  return mount.mountPoint === '/' ? installedPath : installedPath.slice(mount.mountPoint.length) || '/';
+}
+
 /** grub-install's embedded configuration: find `<bootPath>/grub` by filesystem UUID and make it the prefix; pure. */
 export function earlyConfig(mount: ImageMount, grubDir: string): string {
-  const relative = mount.mountPoint === '/' ? grubDir : grubDir.slice(mount.mountPoint.length) || '/';
-  return `search.fs_uuid ${mount.uuid} root\nset prefix=($root)${relative}\n`;
+  return `search.fs_uuid ${mount.uuid} root\nset prefix=($root)${pathInMount(mount, grubDir)}\n`;
 }
 
 /** Where core.img goes: the bios_grub partition on GPT, the gap after the MBR on msdos; with the sectors it may use. */
@@ -104,11 +109,25 @@ async function copyModules(treeDir: string, moduleDir: string, installedDir: str
   }
 }
 
-async function mkimage(pkg: string, moduleDir: string, format: string, output: string, config: string, workDir: string, modules: readonly string[]): Promise<Buffer> {
-  const configFile = path.join(workDir, `load-${format}.cfg`);
-  await writeFile(configFile, config);
-  await runTool(await grubMkimage(pkg), ['-d', moduleDir, '-O', format, '-o', output, '-c', configFile, '-p', '/boot/grub', ...modules], { debianPackage: 'grub-common' });
-  return readFile(output);
+interface CoreImage {
+  pkg: string;
+  moduleDir: string;
+  format: string;
+  output: string;
+  /** The early configuration, and the prefix it sets (also given to grub-mkimage). */
+  config: string;
+  prefix: string;
+  workDir: string;
+  modules: readonly string[];
+}
+
+async function mkimage(image: CoreImage): Promise<Buffer> {
+  const configFile = path.join(image.workDir, `load-${image.format}.cfg`);
+  await writeFile(configFile, image.config);
+  await runTool(await grubMkimage(image.pkg), ['-d', image.moduleDir, '-O', image.format, '-o', image.output, '-c', configFile, '-p', image.prefix, ...image.modules], {
+    debianPackage: 'grub-common',
+  });
+  return readFile(image.output);
 }
 
 /** The GRUB settings of the configuration: the grub-config.xml its install-grub.sh names. */
@@ -151,8 +170,9 @@ export async function installGrub(target: BootTarget, spec: Bootspec, loader: Lo
   await writeInstalled(treeDir, path.posix.join(grubDir, 'state'), grubState(settings, targetKind));
   await writeInstalled(treeDir, path.posix.join(grubDir, 'grubenv'), grubenvBlock());
 
-  const bootMount = mountHolding(target.mounts, grubDir);
+  const bootMount = mountOf(target.mounts, grubDir);
   const config = earlyConfig(bootMount, grubDir);
+  const image = { config, prefix: pathInMount(bootMount, grubDir), workDir: target.workDir };
   const fsModule = grubFsModule(bootMount.fsType);
   const diskWrites: DiskWrite[] = [];
   const efiBootEntries: EfiBootEntry[] = [];
@@ -163,7 +183,7 @@ export async function installGrub(target: BootTarget, spec: Bootspec, loader: Lo
     if (platform !== 'i386-pc') throw new BootConfigError(`GRUB target "${platform}" for BIOS: nixdisk installs i386-pc`);
     const moduleDir = await platformDir(settings.grub, platform, 'grub');
     const place = coreImagePlace(target.table);
-    const coreImg = await mkimage(settings.grub, moduleDir, platform, path.join(target.workDir, 'core.img'), config, target.workDir, ['biosdisk', 'part_msdos', 'part_gpt', fsModule, 'search_fs_uuid']);
+    const coreImg = await mkimage({ ...image, pkg: settings.grub, moduleDir, format: platform, output: path.join(target.workDir, 'core.img'), modules: ['biosdisk', 'part_msdos', 'part_gpt', fsModule, 'search_fs_uuid'] });
     if (coreImg.length > place.maxSectors * SECTOR) {
       throw new BootConfigError(`GRUB's core image (${coreImg.length} bytes) does not fit the ${place.maxSectors} sectors before the first partition`);
     }
@@ -178,17 +198,17 @@ export async function installGrub(target: BootTarget, spec: Bootspec, loader: Lo
     const platform = settings.grubTargetEfi || 'x86_64-efi';
     const esp = fatMountAt(target.mounts, settings.efiSysMountPoint, 'boot.loader.efi.efiSysMountPoint');
     const moduleDir = await platformDir(settings.grubEfi, platform, 'grubEfi');
-    const image = await mkimage(settings.grubEfi, moduleDir, platform, path.join(target.workDir, 'grub.efi'), config, target.workDir, ['part_gpt', 'part_msdos', fsModule, 'search_fs_uuid']);
+    const efiImage = await mkimage({ ...image, pkg: settings.grubEfi, moduleDir, format: platform, output: path.join(target.workDir, 'grub.efi'), modules: ['part_gpt', 'part_msdos', fsModule, 'search_fs_uuid'] });
     const installedDir = path.posix.join(grubDir, platform);
     await copyModules(treeDir, moduleDir, installedDir);
-    await writeInstalled(treeDir, path.posix.join(installedDir, 'core.efi'), image);
+    await writeInstalled(treeDir, path.posix.join(installedDir, 'core.efi'), efiImage);
     await writeInstalled(treeDir, path.posix.join(installedDir, 'load.cfg'), config);
     const efiFile = settings.canTouchEfiVariables
       ? `EFI/${settings.bootloaderId}/grubx64.efi`
       : settings.efiInstallAsRemovable
         ? 'EFI/BOOT/BOOTX64.EFI'
         : 'EFI/grub/grubx64.efi';
-    await writeInstalled(treeDir, under(esp.mountPoint, efiFile), image);
+    await writeInstalled(treeDir, under(esp.mountPoint, efiFile), efiImage);
     if (settings.canTouchEfiVariables) {
       efiBootEntries.push({ description: settings.bootloaderId, espMountPoint: esp.mountPoint, loaderPath: `\\${efiFile.replace(/\//g, '\\')}` });
     }

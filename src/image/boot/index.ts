@@ -12,9 +12,6 @@ import { chosenLoader, readLoaderConfig } from './config.js';
 import { installGrub, readGrubSettings } from './grub.js';
 import { installSystemdBoot } from './systemd-boot.js';
 
-export { BootConfigError } from './config.js';
-export { BootspecError } from './bootspec.js';
-
 /**
  * What `installBootLoader` would refuse, refused before anything is written: a loader
  * nixdisk cannot install, a toplevel without boot.json, GRUB settings it cannot honour.
