@@ -86,6 +86,20 @@ describe('installBootLoader', () => {
     expect(result.efiBootEntries).toEqual([]);
   });
 
+  it('GRUB for EFI only with canTouchEfiVariables: EFI/NixOS-boot/grubx64.efi and its NVRAM entry, kernels copied to the ESP', async () => {
+    const system = await standin('{ loader = "grub"; grubDevices = [ "nodev" ]; grubEfiSupport = true; canTouchEfiVariables = true; }');
+    const workDir = await mkdtemp(path.join(dir, 'grub-efi-'));
+    const result = await installBootLoader(target(system, [ROOT, fat('/boot', 'esp', 'AAAA-0003', 'ESP')], { kind: 'gpt', partitions: [] }, workDir));
+    const all = await files(result.treeDir);
+    expect(all).toContain('boot/EFI/NixOS-boot/grubx64.efi');
+    expect(all).not.toContain('boot/EFI/BOOT/BOOTX64.EFI');
+    expect(all.filter((f) => f.startsWith('boot/kernels/'))).toHaveLength(2);
+    expect(all.some((f) => f.startsWith('boot/grub/i386-pc/'))).toBe(false);
+    expect(await readFile(path.join(result.treeDir, 'boot/grub/state'), 'utf8')).toBe('grub-2.06\n2.06\nonly\nnodev\n/boot\n{"extraGrubInstallArgs":[]}\n');
+    expect(result.diskWrites).toEqual([]);
+    expect(result.efiBootEntries).toEqual([{ description: 'NixOS-boot', espMountPoint: '/boot', loaderPath: '\\EFI\\NixOS-boot\\grubx64.efi' }]);
+  });
+
   it('refuses a loader it cannot install, naming it', async () => {
     const system = await standin('{ loader = "generic-extlinux-compatible"; }');
     await expect(installBootLoader(target(system, [ROOT], { kind: 'mbr', partitions: [] }, await mkdtemp(path.join(dir, 'x-'))))).rejects.toThrow(/"generic-extlinux-compatible"/);
