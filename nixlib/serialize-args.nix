@@ -131,6 +131,19 @@ let
     groups = option (builtins.mapAttrs (_: g: { gid = option (g.gid or null); }) (config.users.groups or { }));
     sysusersEnable = option (config.systemd.sysusers.enable or null);
     userbornEnable = option (config.services.userborn.enable or null);
+  } // builtins.mapAttrs (_: serialize 1) {
+    # Boot loaders (src/image/boot/), read where NixOS exposes them (FACTS §7.5):
+    # GRUB's settings through the grub-config.xml its install script names. Serialized
+    # like the first block: packages keep their derivation, so nixdisk realises them.
+    bootLoaderId = option (config.system.boot.loader.id or null);
+    installBootLoaderScript = option (config.system.build.installBootLoader or null);
+    systemdPackage = option (config.systemd.package or null);
+    systemdBootEditor = option (config.boot.loader.systemd-boot.editor or null);
+    systemdBootConsoleMode = option (config.boot.loader.systemd-boot.consoleMode or null);
+    systemdBootXbootldrMountPoint = option (config.boot.loader.systemd-boot.xbootldrMountPoint or null);
+    systemdBootSortKey = option (config.boot.loader.systemd-boot.sortKey or null);
+    loaderTimeout = option (config.boot.loader.timeout or null);
+    distroName = option (config.system.nixos.distroName or null);
   };
 
   # The channel make-disk-image copies when copyChannel (FACTS §6.2), made by the same

@@ -17,14 +17,23 @@ tools=(
   blkid:util-linux unshare:util-linux fakeroot:fakeroot faketime:faketime
   openssl:openssl pgrep:procps script:bsdutils
   make:make g++:g++ python3:python3
+  # The bootable stand-in system (examples/nixos-standin) and the boot tests
+  grub-mkimage:grub-common cpio:cpio busybox:busybox-static qemu-system-x86_64:qemu-system-x86
+  /usr/lib/grub/i386-pc/boot.img:grub-pc-bin /usr/lib/grub/x86_64-efi/normal.mod:grub-efi-amd64-bin
+  /usr/lib/systemd/boot/efi/systemd-bootx64.efi:systemd-boot-efi /usr/share/OVMF/OVMF_CODE_4M.fd:ovmf
+  /boot/vmlinuz-*:linux-image-amd64
 )
 
 missing=()
 for pair in "${tools[@]}"; do
   command=${pair%%:*} package=${pair##*:}
-  if ! PATH="$PATH:/usr/sbin:/sbin" command -v "$command" >/dev/null 2>&1; then
-    [[ " ${missing[*]-} " == *" $package "* ]] || missing+=("$package")
+  if [[ $command == /* ]]; then
+    # A file, not a command: present when the glob matches something.
+    compgen -G "$command" >/dev/null && continue
+  elif PATH="$PATH:/usr/sbin:/sbin" command -v "$command" >/dev/null 2>&1; then
+    continue
   fi
+  [[ " ${missing[*]-} " == *" $package "* ]] || missing+=("$package")
 done
 
 if ((${#missing[@]})); then
@@ -43,6 +52,13 @@ fi
 
 # Nix as root on Debian needs its state directories; nix-bin's first run creates the rest.
 if [[ $(id -u) == 0 ]]; then mkdir -p /nix/var/nix/gcroots /nix/var/nix/profiles; fi
+
+# Debian may leave /boot/vmlinuz-* readable by root only: build the stand-in's kernel
+# store path as root once, so that ordinary users find it in the store.
+if [[ $(id -u) == 0 ]]; then
+  nix-build examples/nixos-standin -A kernel --no-out-link --option substituters '' >/dev/null 2>&1 ||
+    echo "setup: could not build the stand-in kernel (examples/nixos-standin); the boot tests will fail" >&2
+fi
 
 stamp=node_modules/.nixdisk-setup
 lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)

@@ -55,6 +55,7 @@ export const DEBIAN_PACKAGE_OF: Readonly<Record<string, string>> = {
   'nix-hash': 'nix-bin',
   'sqlite3': 'sqlite3',
   'blkid': 'util-linux',
+  'grub-mkimage': 'grub-common',
 };
 
 const SYSTEM_BIN_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];

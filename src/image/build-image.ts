@@ -6,7 +6,7 @@
  * qemu-img convert for the other formats → $out (image, hydra-build-products) → postVM.
  * It sees ImageOptions and a Closure, never Nix syntax.
  */
-import { chmod, copyFile, mkdir, mkdtemp, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Closure } from '../nix/closure.js';
@@ -30,6 +30,8 @@ import { stageStorePaths } from './stage.js';
 import { gptBytes } from './table/gpt.js';
 import { mbrBytes } from './table/mbr.js';
 import type { BootInstallation, BootTarget, DiskWrite, ImageMount } from './boot/bootloader.js';
+import { checkBootLoader, installBootLoader } from './boot/index.js';
+import { addBootEntries, bootEntriesOnPartitions } from './efivars.js';
 import { copyRootPart, mountSourceDirs, overlayWrites, assertWritesPlaced } from './system/boot-tree.js';
 import { checkSystem, ownerOf, stageSystem, type CheckedSystem, type OwnedPath, type SystemInputs } from './system/index.js';
 import { imageMounts } from './system/mounts.js';
@@ -56,9 +58,6 @@ export interface BuiltImage {
   plan: ImagePlan;
 }
 
-/** The boot loaders (src/image/boot/index.ts `installBootLoader`); null until they land. */
-const bootLoaderInstaller: ((target: BootTarget) => Promise<BootInstallation>) | null = null;
-
 export class DiskTooSmallError extends Error {
   override name = 'DiskTooSmallError';
 }
@@ -79,9 +78,7 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
     if (!request.system) throw new Error('internal: a full image was requested without its system (toplevel, channel, config)');
     system = await checkSystem(options, request.system, filesystem.readsGrafts === true);
     mounts = imageMounts(options);
-    if (options.installBootLoader && bootLoaderInstaller === null) {
-      throw new Error('installing a boot loader is not built yet: set installBootLoader = false for a full image without one');
-    }
+    if (options.installBootLoader) await checkBootLoader(request.system.config, system.toplevel);
     if (options.touchEFIVars && options.efiVariables === null) {
       throw new Error('touchEFIVars needs efiVariables (by default OVMF.variables): pass efiVariables, or an OVMF package that has `variables`');
     }
@@ -116,10 +113,12 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
       signal?.throwIfAborted();
     }
     let installation: BootInstallation | null = null;
-    if (system && mounts && options.installBootLoader && bootLoaderInstaller) {
+    if (system && mounts && options.installBootLoader) {
       const target: BootTarget = {
         partitionTableType: options.partitionTableType,
         mounts,
+        // The boot partitions lie where the final plan puts them, whatever the disk size.
+        table: planImage(options, options.diskSize === 'auto' ? 1 : undefined).table,
         toplevel: system.toplevel,
         config: request.system!.config,
         deterministic: options.deterministic,
@@ -127,8 +126,7 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
         workDir: path.join(workDir, 'boot-loader'),
       };
       await mkdir(target.workDir);
-      const install = bootLoaderInstaller;
-      installation = await step(emit, 'stage', 'installing the boot loader', () => install(target));
+      installation = await step(emit, 'stage', 'installing the boot loader', () => installBootLoader(target));
       await copyRootPart(installation.treeDir, mounts, rootDir);
       signal?.throwIfAborted();
     }
@@ -157,9 +155,9 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
 
     if (full && options.touchEFIVars) {
       // FACTS §8: a copy of the variable store, made before the image in nixpkgs' preVM.
-      const efiVars = path.join(output.tempDir, 'efi-vars.fd');
-      await copyFile(options.efiVariables!, efiVars);
-      await chmod(efiVars, 0o644);
+      // With canTouchEfiVariables, plus the boot entry the loader's installer adds.
+      const entries = installation && mounts ? bootEntriesOnPartitions(installation.efiBootEntries, mounts, plan.table) : [];
+      await writeFile(path.join(output.tempDir, 'efi-vars.fd'), addBootEntries(await readFile(options.efiVariables!), entries), { mode: 0o644 });
     }
 
     const finalImagePath = path.join(output.finalDir, plan.imageFileName);

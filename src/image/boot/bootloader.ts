@@ -7,7 +7,7 @@
  * filesystem (GRUB's BIOS boot code). The pipeline puts each file in the filesystem
  * mounted at its path (see `ImageMount`) and each byte range at its disk offset.
  */
-import type { PartitionRole } from '../plan.js';
+import type { PartitionRole, TablePlan } from '../plan.js';
 import type { PartitionTableType } from '../../options.js';
 
 /** Where make-disk-image mounts a filesystem of the image while it installs (FACTS §6.5). */
@@ -27,6 +27,12 @@ export interface BootTarget {
   partitionTableType: PartitionTableType;
   /** The filesystems and where they are mounted, the root (`/`) first. */
   mounts: ImageMount[];
+  /**
+   * The partition table as planned. Only the boot partitions are read (GRUB's core image
+   * goes to the BIOS boot partition or the gap before the first partition), and they lie
+   * where the final plan puts them whatever size the disk ends up with.
+   */
+  table: Pick<TablePlan, 'kind' | 'partitions'>;
   /** `config.system.build.toplevel` as a store path; its `boot.json` (FACTS §7.1) names kernel, initrd, init, parameters. */
   toplevel: string;
   /** The configuration's loader settings, as nixlib/serialize-args.nix serializes `config` (opaque JSON here; the loader modules read it). */
