@@ -6,7 +6,7 @@
  * qemu-img convert for the other formats → $out (image, hydra-build-products) → postVM.
  * It sees ImageOptions and a Closure, never Nix syntax.
  */
-import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, rename, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Closure } from '../nix/closure.js';
@@ -24,7 +24,7 @@ import { hydraBuildProductLine, OutputDir } from './output-dir.js';
 import { additionalSpaceBytes, assemblyPieces, diskSectors, planImage, type ImagePiece, type ImagePlan } from './plan.js';
 import { runPostVM } from './postvm.js';
 import { stopToolsOn } from '../tools.js';
-import { stageStorePaths } from './stage.js';
+import { removeStagedTree, stageStorePaths } from './stage.js';
 import { gptBytes } from './table/gpt.js';
 import { mbrBytes } from './table/mbr.js';
 
@@ -35,6 +35,8 @@ export interface BuildImageRequest {
   options: ImageOptions;
   closure: Closure;
   outDir: string;
+  /** Write into `outDir` itself, a fresh path (a Nix builder's $out); see OutputDir.begin. */
+  outputInPlace?: boolean;
   compression: Compression;
   /** Where the scratch folder goes; large (a filesystem image and its staging tree). */
   workRoot?: string;
@@ -63,7 +65,7 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
     throw new Error('full NixOS images (onlyNixStore = false) are not built yet: nixdisk builds store-only images so far');
   }
   const filesystem = filesystemFor(options.fsType);
-  const output = await OutputDir.begin(request.outDir);
+  const output = await OutputDir.begin(request.outDir, { inPlace: request.outputInPlace });
   // When the scratch folder cannot be made (TMPDIR missing, disk full), the output's
   // temporary sibling must not stay behind.
   const workDir = await mkdtemp(path.join(request.workRoot ?? os.tmpdir(), 'nixdisk-build-')).catch(async (error: unknown) => {
@@ -107,6 +109,7 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
     const finalImagePath = path.join(output.finalDir, plan.imageFileName);
     await mkdir(path.join(output.tempDir, 'nix-support'));
     await writeFile(path.join(output.tempDir, 'nix-support', 'hydra-build-products'), hydraBuildProductLine(options.format, finalImagePath));
+    if (options.touchEFIVars) await writeEfiVars(options, output.tempDir);
 
     if (options.postVM.trim() !== '') {
       if (!staged) await stage();
@@ -128,8 +131,21 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
     await output.abort();
     throw error;
   } finally {
-    await rm(workDir, { recursive: true, force: true });
+    await removeStagedTree(workDir);
   }
+}
+
+/**
+ * $out/efi-vars.fd: nixpkgs copies efiVariables (chmod 0644) before its VM runs; with no
+ * VM and no firmware run, nixdisk's copy stays as the variables file is.
+ */
+async function writeEfiVars(options: ImageOptions, outDir: string): Promise<void> {
+  if (options.efiVariables === null) {
+    throw new Error('touchEFIVars = true needs efiVariables (nixpkgs takes pkgs.OVMF.fd.variables by default, which nixdisk cannot evaluate): pass efiVariables');
+  }
+  const target = path.join(outDir, 'efi-vars.fd');
+  await copyFile(options.efiVariables, target);
+  await chmod(target, 0o644);
 }
 
 /** The root filesystem and the plan around it; `pending` is null when the filesystem's tool wrote it whole. */

@@ -3,7 +3,7 @@
  * not copied; where the kernel refuses (another filesystem, protected_hardlinks for a
  * file we do not own) cp falls back to a reflink or a copy.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { runTool, ToolFailedError } from '../tools.js';
 
 /** Puts each store path at the top of `dest` (`dest/<hash>-<name>`), as an onlyNixStore image holds them. */
@@ -15,9 +15,19 @@ export async function stageStorePaths(storePaths: string[], dest: string): Promi
     return 'linked';
   } catch (error) {
     if (!(error instanceof ToolFailedError)) throw error;
-    await runTool('rm', ['-rf', '--one-file-system', dest]);
+    await removeStagedTree(dest);
     await mkdir(dest, { recursive: true });
     await runTool('cp', ['-a', '--reflink=auto', ...storePaths, dest + '/']);
     return 'copied';
   }
+}
+
+/**
+ * Removes a folder that may hold a staged copy: store directories are copied read-only
+ * (0555), which only root may empty as they are, so they are made writable first (a Nix
+ * builder and `nixdisk build` as an ordinary user are not root).
+ */
+export async function removeStagedTree(dir: string): Promise<void> {
+  await runTool('chmod', ['-R', 'u+w', dir]).catch(() => undefined);
+  await rm(dir, { recursive: true, force: true });
 }
