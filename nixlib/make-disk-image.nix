@@ -110,7 +110,13 @@ let
     installables);
 
   references = referencesIn call.arguments;
-  isStoreFile = string: builtins.match "${builtins.storeDir}/[^/ ]+(/[^ ]*)?" (builtins.unsafeDiscardStringContext string) != null;
+
+  # exportReferencesGraph takes whole store paths only: a file inside one (efiVariables,
+  # "${pkg}/bin/x") exports the path it lies in, with the same context.
+  storePathOf = string:
+    let parts = builtins.match "(${builtins.storeDir}/[^/ ]+)(/[^ ]*)?" (builtins.unsafeDiscardStringContext string);
+    in if parts == null then null else builtins.appendContext (builtins.head parts) (builtins.getContext string);
+  graphRoots = builtins.filter (root: root != null) (map storePathOf references);
 
   # A real nixpkgs builds nixdisk as a package; anything else means this machine's nixdisk.
   isNixpkgs = builtins.isAttrs pkgs && pkgs ? callPackage && pkgs ? stdenv && pkgs ? buildNpmPackage;
@@ -122,19 +128,23 @@ let
     else {
       # PATH for env to find node, and for nixdisk to find its tools (and for postVM).
       builder = "/usr/bin/env";
-      args = [ "PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin" "node" "--max-semi-space-size=4" (toString ../dist/nixdisk.js) "build-derivation" ];
+      args = [ "PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin" "node" "--max-semi-space-size=4" hostCli "build-derivation" ];
+      # The host's nixdisk is no input of the derivation: its hash stands in for it, so
+      # another nixdisk makes another derivation rather than reusing an older image.
+      nixdiskHash = builtins.hashFile "sha256" hostCli;
     };
+  hostCli = toString ../dist/nixdisk.js;
 
-  image = derivation {
+  image = derivation ({
     inherit name system;
     inherit (runner) builder;
     args = runner.args;
     __structuredAttrs = true;
     # The names src/build-derivation.ts reads (DERIVATION_ATTRS).
-    exportReferencesGraph.nixdiskClosure = builtins.filter isStoreFile references;
+    exportReferencesGraph.nixdiskClosure = graphRoots;
     nixdiskCall = call;
     nixdiskInputs = references;
-  };
+  } // (if runner ? nixdiskHash then { inherit (runner) nixdiskHash; } else { }));
 in
 if failedAssert != null then throw "nixdisk: make-disk-image: ${failedAssert}"
 else image // { passthru = { }; meta = { }; }

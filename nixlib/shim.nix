@@ -46,6 +46,13 @@ let
   # ('e', 'o', 'u' and 't' are not in Nix's base-32 alphabet).
   placeholderHash = "nixdisknotbuiltyetplaceholder000";
 
+  # nixpkgs takes efi-vars.fd from pkgs.OVMF when efiVariables is not given; only Nix
+  # can read that default, so the recorder passes it on as if the caller had.
+  withEfiVariables = args:
+    let variables = (args.OVMF or (args.pkgs.OVMF.fd or { })).variables or null;
+    in if (args.touchEFIVars or false) == true && !(args ? efiVariables) && variables != null
+    then args // { efiVariables = variables; } else args;
+
   recordCall = import ./make-disk-image-signature.nix (args:
     let
       name = if builtins.isString (args.name or null) then args.name else "nixos-disk-image";
@@ -58,7 +65,7 @@ let
         outputs = [ "out" ];
         out = result;
         all = [ result ];
-        ${callMarker} = serializeArgs args;
+        ${callMarker} = serializeArgs (withEfiVariables args);
       };
     in result);
 
@@ -91,7 +98,9 @@ let
       else v (builtins.intersectAttrs formals autoArgs)
     else v;
 
-  describePath = path: if path == [ ] then file else "attribute `${builtins.concatStringsSep "." path}` of ${file}";
+  # `file` is a path value for a search-path form (`<nixpkgs/nixos>`): toString names it
+  # without copying it to the store.
+  describePath = path: if path == [ ] then toString file else "attribute `${builtins.concatStringsSep "." path}` of ${toString file}";
 
   isCall = v: builtins.isAttrs v && v ? ${callMarker};
 

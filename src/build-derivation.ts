@@ -47,11 +47,15 @@ export function parseDerivationAttrs(json: unknown, where: string): DerivationAt
   return { call, graph: graph as ExportedPathInfo[], out };
 }
 
-/** The attributes file of the running Nix build: Nix 2.8 names it; the build folder holds it either way. */
+/**
+ * The attributes file of the running Nix build. It is `.attrs.json` in the build folder;
+ * Nix 2.8 also names it in NIX_ATTRS_JSON_FILE, but with the host's path of the folder,
+ * which a sandboxed builder (whose folder is /build) cannot open.
+ */
 export function attrsFileOf(env: NodeJS.ProcessEnv): string {
-  if (env.NIX_ATTRS_JSON_FILE) return env.NIX_ATTRS_JSON_FILE;
   if (env.NIX_BUILD_TOP) return path.join(env.NIX_BUILD_TOP, '.attrs.json');
-  throw new DerivationAttrsError('not inside a Nix build (neither NIX_ATTRS_JSON_FILE nor NIX_BUILD_TOP is set): `nixdisk build-derivation` is the builder of nixlib/make-disk-image.nix');
+  if (env.NIX_ATTRS_JSON_FILE) return env.NIX_ATTRS_JSON_FILE;
+  throw new DerivationAttrsError('not inside a Nix build (neither NIX_BUILD_TOP nor NIX_ATTRS_JSON_FILE is set): `nixdisk build-derivation` is the builder of nixlib/make-disk-image.nix');
 }
 
 export async function buildDerivation(options: { env: NodeJS.ProcessEnv; emit: EventSink; signal?: AbortSignal }): Promise<BuiltImage> {

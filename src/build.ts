@@ -15,7 +15,7 @@ import { buildImage, type BuildImageRequest, type BuiltImage } from './image/bui
 import type { Compression } from './image/convert.js';
 import { OutputDir } from './image/output-dir.js';
 import { closureOf, realise, type Closure } from './nix/closure.js';
-import { evaluateCallSite, type EvaluateRequest } from './nix/evaluate.js';
+import { evaluateCallSite, isSearchPathForm, type EvaluateRequest } from './nix/evaluate.js';
 import {
   installablesOf,
   isSerializedDerivation,
@@ -60,12 +60,11 @@ async function evaluateAndBuild(request: BuildRequest): Promise<BuiltImage & { w
     evaluateCallSite(request),
   );
   signal?.throwIfAborted();
-  const file = path.resolve(request.cwd ?? process.cwd(), request.file);
+  // A search-path form names no file of the user's to point diagnostics into.
+  const file = isSearchPathForm(request.file) ? undefined : path.resolve(request.cwd ?? process.cwd(), request.file);
   return buildEvaluatedCall(call, {
-    file: await readFile(file, 'utf8').then(
-      (text) => ({ path: file, text }),
-      () => ({ path: file, text: '' }),
-    ),
+    file: file ? await readFile(file, 'utf8').then((text) => ({ path: file, text }), () => ({ path: file, text: '' })) : undefined,
+    origin: request.attr ? `${request.file} -A ${request.attr}` : request.file,
     storePaths: {
       realise: (installables) => realise(installables, (line) => emit({ type: 'log', step: 'realise', line })).then(() => undefined),
       closureOf,
@@ -94,6 +93,8 @@ export interface StorePathSource {
 export interface EvaluatedCallBuild extends Omit<BuildImageRequest, 'options' | 'closure'> {
   /** The file the call was evaluated from, to place diagnostics; absent in a Nix builder. */
   file?: { path: string; text: string };
+  /** What the call came from when there is no file to point into (`<nixpkgs/nixos>`, a derivation). */
+  origin?: string;
   storePaths: StorePathSource;
   started?: number;
 }
@@ -105,7 +106,7 @@ export interface EvaluatedCallBuild extends Omit<BuildImageRequest, 'options' | 
 export async function buildEvaluatedCall(call: SerializedCall, build: EvaluatedCallBuild): Promise<BuiltImage & { warnings: Diagnostic[] }> {
   const { emit, signal } = build;
   const started = build.started ?? performance.now();
-  const where = build.file?.path ?? 'the make-disk-image call';
+  const where = build.file?.path ?? build.origin ?? 'the make-disk-image call';
   const given = locatedArguments(call, build.file);
   const { args, diagnostics } = checkArguments(given.attrs, given.callRange, given.callRange, new Set(['pkgs', 'lib']));
   const errors = diagnostics.filter((d) => d.severity === 'error');
@@ -123,7 +124,7 @@ export async function buildEvaluatedCall(call: SerializedCall, build: EvaluatedC
   const closure = await step(emit, 'closure', 'reading the closure', () => closureOfRoots(roots));
   signal?.throwIfAborted();
 
-  const { file: _file, storePaths: _storePaths, started: _started, ...request } = build;
+  const { file: _file, origin: _origin, storePaths: _storePaths, started: _started, ...request } = build;
   const built = await buildImage({ ...request, options, closure });
   emit({ type: 'done', outDir: built.outDir, image: built.imagePath, seconds: (performance.now() - started) / 1000 });
   return { ...built, warnings: diagnostics.filter((d) => d.severity !== 'error') };

@@ -23,11 +23,12 @@ export async function stageStorePaths(storePaths: string[], dest: string): Promi
 }
 
 /**
- * Removes a folder that may hold a staged copy: store directories are copied read-only
- * (0555), which only root may empty as they are, so they are made writable first (a Nix
- * builder and `nixdisk build` as an ordinary user are not root).
+ * Removes a folder that may hold a staged tree: store directories are staged read-only
+ * (0555), which only root may empty as they are, so the folders are made writable first
+ * (a Nix builder and `nixdisk build` as an ordinary user are not root). Only folders:
+ * staged files may be hard links to the store's own, whose modes must not change.
  */
 export async function removeStagedTree(dir: string): Promise<void> {
-  await runTool('chmod', ['-R', 'u+w', dir]).catch(() => undefined);
+  await runTool('find', [dir, '-type', 'd', '!', '-perm', '-u+w', '-exec', 'chmod', 'u+w', '{}', '+']).catch(() => undefined);
   await rm(dir, { recursive: true, force: true });
 }

@@ -80,12 +80,20 @@ export function nixErrorText(stderr: string): string {
     .replace(/\s+$/, '');
 }
 
+/**
+ * `<nixpkgs/nixos>` and the like: a file found on the Nix search path (-I, NIX_PATH), as
+ * nix-build takes it, rather than a file name relative to the working folder.
+ */
+export function isSearchPathForm(file: string): boolean {
+  return /^<[A-Za-z0-9._+\-/]+>$/.test(file);
+}
+
 /** The nix-instantiate command line that evaluates one call site through the shim. */
 export function evaluationArguments(request: EvaluateRequest, cwd: string): string[] {
-  const file = path.resolve(cwd, request.file);
+  const file = isSearchPathForm(request.file) ? request.file : nixStringLiteral(path.resolve(cwd, request.file));
   const attrPath = parseAttrPath(request.attr ?? '');
   const expr =
-    `import ${nixStringLiteral(SHIM)} { file = ${nixStringLiteral(file)}; ` +
+    `import ${nixStringLiteral(SHIM)} { file = ${file}; ` +
     `attrPath = builtins.fromJSON ${nixStringLiteral(JSON.stringify(attrPath))}; }`;
   return [
     '--eval',
