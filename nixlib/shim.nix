@@ -30,44 +30,19 @@
 #   imported by the user's file evaluates more slowly than under nix-build.
 # - Values passed with --arg are evaluated by Nix before the shim sees them: a
 #   `--arg pkgs 'import <nixpkgs> { }'` is not intercepted inside.
-{ file, attrPath }:
+{ file
+, attrPath
+  # false: the file is read with plain `import` (Nix caches each file) and calls are
+  # recorded only where a substituted nixpkgs (src/nix/substitute.ts) puts the recorder.
+, intercept ? true
+}:
 { ... }@autoArgs:
 let
-  serializeArgs = import ./serialize-args.nix;
-
   realScopedImport = builtins.scopedImport;
 
   isMakeDiskImageFile = path: baseNameOf (toString path) == "make-disk-image.nix";
 
-  callMarker = "__nixdiskMakeDiskImageCall";
-
-  # The image is only built later, by nixdisk; a user's file may still interpolate
-  # the result, so it gets a store-path-shaped name that cannot clash with a real one
-  # ('e', 'o', 'u' and 't' are not in Nix's base-32 alphabet).
-  placeholderHash = "nixdisknotbuiltyetplaceholder000";
-
-  # nixpkgs takes efi-vars.fd from pkgs.OVMF when efiVariables is not given; only Nix
-  # can read that default, so the recorder passes it on as if the caller had.
-  withEfiVariables = args:
-    let variables = (args.OVMF or (args.pkgs.OVMF.fd or { })).variables or null;
-    in if (args.touchEFIVars or false) == true && !(args ? efiVariables) && variables != null
-    then args // { efiVariables = variables; } else args;
-
-  recordCall = import ./make-disk-image-signature.nix (args:
-    let
-      name = if builtins.isString (args.name or null) then args.name else "nixos-disk-image";
-      outPath = "${builtins.storeDir}/${placeholderHash}-${name}";
-      result = {
-        type = "derivation";
-        inherit name outPath;
-        drvPath = "${builtins.storeDir}/${placeholderHash}-${name}.drv";
-        outputName = "out";
-        outputs = [ "out" ];
-        out = result;
-        all = [ result ];
-        ${callMarker} = serializeArgs (withEfiVariables args);
-      };
-    in result);
+  inherit (import ./recorder.nix) callMarker placeholderHash recordCall;
 
   # The names every intercepted file sees instead of the built-in ones. A file that
   # calls scopedImport with its own overrides keeps them, except that import and
@@ -81,7 +56,7 @@ let
     };
   };
 
-  value = (interceptingScope { }).import file;
+  value = if intercept then (interceptingScope { }).import file else import file;
 
   # nix-build's auto-calling: a function with formals gets the --arg/--argstr values
   # it names; a missing argument without a default is an error. Nix cannot tell a

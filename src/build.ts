@@ -15,7 +15,7 @@ import { buildImage, type BuildImageRequest, type BuiltImage } from './image/bui
 import type { Compression } from './image/convert.js';
 import { OutputDir } from './image/output-dir.js';
 import { closureOf, realise, type Closure } from './nix/closure.js';
-import { evaluateCallSite, isSearchPathForm, type EvaluateRequest } from './nix/evaluate.js';
+import { evaluateCallSite, evaluateFlakeCall, isSearchPathForm, type EvaluateRequest } from './nix/evaluate.js';
 import {
   installablesOf,
   isSerializedDerivation,
@@ -28,6 +28,8 @@ import { stopToolsOn } from './tools.js';
 import { NO_RANGE, type SourceRange } from './syntax/range.js';
 
 export interface BuildRequest extends EvaluateRequest {
+  /** `file` is a flake installable (`DIR#nixosConfigurations.HOST.config.system.build.NAME`), its nixpkgs the named input. */
+  flake?: { nixpkgsInput: string };
   outDir: string;
   compression: Compression;
   workRoot?: string;
@@ -56,12 +58,16 @@ async function evaluateAndBuild(request: BuildRequest): Promise<BuiltImage & { w
   const started = performance.now();
   // Before any Nix work: a refused output folder should not cost a realise first.
   await OutputDir.assertReplaceable(request.outDir);
-  const { args: call } = await step(emit, 'evaluate', `evaluating ${request.file}${request.attr ? ` -A ${request.attr}` : ''}`, () =>
-    evaluateCallSite(request),
-  );
+  const { args: call } = await step(emit, 'evaluate', `evaluating ${request.file}${request.attr ? ` -A ${request.attr}` : ''}`, async () => {
+    const evaluated = request.flake
+      ? await evaluateFlakeCall({ installable: request.file, nixpkgsInput: request.flake.nixpkgsInput, cwd: request.cwd })
+      : await evaluateCallSite(request);
+    emit({ type: 'log', step: 'evaluate', line: EVALUATION_ROUTES[evaluated.route] });
+    return evaluated;
+  });
   signal?.throwIfAborted();
-  // A search-path form names no file of the user's to point diagnostics into.
-  const file = isSearchPathForm(request.file) ? undefined : path.resolve(request.cwd ?? process.cwd(), request.file);
+  // A search-path form or a flake names no file of the user's to point diagnostics into.
+  const file = isSearchPathForm(request.file) || request.flake ? undefined : path.resolve(request.cwd ?? process.cwd(), request.file);
   return buildEvaluatedCall(call, {
     file: file ? await readFile(file, 'utf8').then((text) => ({ path: file, text }), () => ({ path: file, text: '' })) : undefined,
     origin: request.attr ? `${request.file} -A ${request.attr}` : request.file,
@@ -77,6 +83,11 @@ async function evaluateAndBuild(request: BuildRequest): Promise<BuiltImage & { w
     started,
   });
 }
+
+const EVALUATION_ROUTES = {
+  substitute: "evaluated against a copy of nixpkgs whose make-disk-image.nix records the call",
+  shim: 'evaluated with every import of make-disk-image.nix intercepted',
+} as const;
 
 /**
  * Where the store paths come from once the arguments are known. `nixdisk build` realises

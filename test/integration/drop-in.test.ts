@@ -203,6 +203,66 @@ in
   });
 });
 
+describe('nixdisk build on NixOS configurations, unchanged', () => {
+  /** A configuration whose module names nixpkgs' own file, as most real call sites do. */
+  const CONFIGURATION = `{ config, lib, pkgs, modulesPath, ... }:
+{
+  system.packages = [ pkgs.hello ];
+  system.build.qcow = import "\${modulesPath}/../lib/make-disk-image.nix" {
+    inherit config lib pkgs;
+    onlyNixStore = true;
+    installBootLoader = false;
+    copyChannel = false;
+    format = "qcow2";
+    partitionTableType = "efi";
+    additionalSpace = "0M";
+    additionalPaths = [ pkgs.hello ];
+  };
+}
+`;
+
+  it("'<nixpkgs/nixos>' -I nixos-config=… and --flake DIR#nixosConfigurations.host…: the same image, through a substituted nixpkgs", async () => {
+    const cwd = await caseFolder(dir, 'configurations');
+    await writeFile(path.join(cwd, 'configuration.nix'), CONFIGURATION);
+    const nixos = await nixdisk(
+      ['build', '<nixpkgs/nixos>', '-A', 'config.system.build.qcow', '-I', `nixpkgs=${STAND_IN}`, '-I', `nixos-config=${path.join(cwd, 'configuration.nix')}`, '-o', 'nixos', '--json'],
+      { cwd },
+    );
+    expect(nixos.code, nixos.stderr).toBe(0);
+    // nixpkgs on the search path: evaluated against a substitute of it, not through the shim.
+    expect(nixos.stderr).toContain('evaluated against a copy of nixpkgs whose make-disk-image.nix records the call');
+
+    // A flake whose nixpkgs input is a copy of the stand-in, by a path: URL (offline).
+    const flake = path.join(cwd, 'flake');
+    await execa('cp', ['-R', STAND_IN, path.join(cwd, 'standin')]);
+    await execa('mkdir', [flake]);
+    await writeFile(path.join(flake, 'configuration.nix'), CONFIGURATION);
+    await writeFile(
+      path.join(flake, 'flake.nix'),
+      `{
+  inputs.nixpkgs.url = "path:${path.join(cwd, 'standin')}";
+  outputs = { self, nixpkgs }: {
+    nixosConfigurations.host = nixpkgs.lib.nixosSystem {
+      system = "x86_64-linux";
+      modules = [ ./configuration.nix ];
+    };
+  };
+}
+`,
+    );
+    const fromFlake = await nixdisk(['build', '--flake', `${flake}#nixosConfigurations.host.config.system.build.qcow`, '-o', 'flake-out'], { cwd });
+    expect(fromFlake.code, fromFlake.stderr).toBe(0);
+    expect(await readFile(path.join(cwd, 'flake-out', 'nix-support', 'hydra-build-products'), 'utf8')).toBe(
+      `file qcow2-image ${path.join(cwd, 'flake-out', 'nixos.qcow2')}\n`,
+    );
+    expect(await sha256(path.join(cwd, 'flake-out', 'nixos.qcow2'))).toBe(await sha256(path.join(cwd, 'nixos', 'nixos.qcow2')));
+
+    const notACall = await nixdisk(['build', '--flake', `${flake}#nixosConfigurations.host.config.system.build.toplevel`, '-o', 'nothing'], { cwd });
+    expect(notACall.code).toBe(1);
+    expect(notACall.stderr).toMatch(/is not a make-disk-image call from the flake's `nixpkgs` input/);
+  });
+});
+
 describe("nixpkgs' asserts in the drop-in", () => {
   it.each([
     ['installBootLoader', `onlyNixStore = true;`, 'installBootLoader defaults to true, which nixpkgs rejects for a store-only image (onlyNixStore = true); add installBootLoader = false'],
