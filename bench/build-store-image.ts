@@ -1,6 +1,8 @@
 /**
  * `nixdisk build` speed on a store-only image of a ~0.9 GB, ~9k-file closure
- * (bench/fixtures/big-closure.nix), against two references measured in the same run:
+ * (bench/fixtures/big-closure.nix), and on a full NixOS image whose system is that
+ * closure (bench/fixtures/big-system.nix, an efi table, store + database + profiles),
+ * against two references measured in the same run:
  *
  * - floor: `tar cf` of the closure into one file, the least any image writer must do;
  * - naive: what make-disk-image amounts to without a VM: a `cp -a` staging copy (on
@@ -33,12 +35,14 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 const CLI = path.join(ROOT, 'dist', 'nixdisk.js');
 const RSS_HOOK = path.join(ROOT, 'dist', 'bench', 'rss-hook.js');
 const FIXTURE = path.join(ROOT, 'bench', 'fixtures', 'big-closure.nix');
+const SYSTEM_FIXTURE = path.join(ROOT, 'bench', 'fixtures', 'big-system.nix');
 const GNU_TIME = '/usr/bin/time';
 
 const MIN_CLOSURE_BYTES = 800e6;
 const MIN_CLOSURE_FILES = 5000;
 const TARGET_RAW_VS_FLOOR = 1.5;
 const TARGET_QCOW2_VS_FLOOR = 2;
+const TARGET_FULL_VS_FLOOR = 1.5;
 const TARGET_PEAK_RSS_BYTES = 150e6;
 const BLOCK = 4096;
 
@@ -49,6 +53,8 @@ interface Variant {
   format: Format;
   codec: Codec;
   table: 'none' | 'efi';
+  /** A full NixOS image (onlyNixStore = false) of big-system.nix rather than a store-only one. */
+  full?: true;
 }
 
 interface Measured {
@@ -242,22 +248,28 @@ async function naiveRun(
 function variantName(variant: Variant): string {
   const codec = variant.format === 'qcow2-compressed' ? ` (${variant.codec})` : '';
   const table = variant.table === 'none' ? '' : `, ${variant.table} table`;
-  return `${variant.format}${codec}${table}`;
+  return `${variant.full ? 'full ' : ''}${variant.format}${codec}${table}`;
 }
 
 async function writeCall(dir: string, variant: Variant): Promise<string> {
-  const file = path.join(dir, `call-${variant.format}-${variant.codec}-${variant.table}.nix`);
-  // The form of qemu-vm's store image: no partition table, no additional space.
+  const file = path.join(dir, `call-${variant.full ? 'full-' : ''}${variant.format}-${variant.codec}-${variant.table}.nix`);
+  // Store-only: the form of qemu-vm's store image, no partition table, no additional space.
+  // Full: the system's closure under /nix/store with its database and profiles.
+  const image = variant.full
+    ? `config = { system.build.toplevel = import ${SYSTEM_FIXTURE}; users.users.root = { uid = 0; group = "root"; }; users.groups.root.gid = 0; };
+  installBootLoader = false;
+  copyChannel = false;`
+    : `config = { };
+  onlyNixStore = true;
+  installBootLoader = false;
+  copyChannel = false;
+  additionalPaths = [ (import ${FIXTURE}) ];`;
   await writeFile(
     file,
     `import <nixpkgs/nixos/lib/make-disk-image.nix> {
   pkgs = { };
   lib = { };
-  config = { };
-  onlyNixStore = true;
-  installBootLoader = false;
-  copyChannel = false;
-  additionalPaths = [ (import ${FIXTURE}) ];
+  ${image}
   additionalSpace = "0M";
   format = "${variant.format}";
   partitionTableType = "${variant.table}";
@@ -536,7 +548,7 @@ async function measureAll(closure: ClosureFacts, scratch: string, stageScratch: 
     { format: 'qcow2-compressed', codec: 'zlib', table: 'none' },
     { format: 'qcow2-compressed', codec: 'zstd', table: 'none' },
   ];
-  const nixdiskVariants: Variant[] = [...naiveVariants, { format: 'raw', codec: 'zlib', table: 'efi' }];
+  const nixdiskVariants: Variant[] = [...naiveVariants, { format: 'raw', codec: 'zlib', table: 'efi' }, { format: 'raw', codec: 'zlib', table: 'efi', full: true }];
   const calls = path.join(scratch, 'calls');
   await mkdir(calls);
   const callFiles = new Map<Variant, string>();
@@ -580,10 +592,17 @@ async function report(closure: ClosureFacts, results: Measured[], haveGnuTime: b
   const floor = median(results.find((result) => result.group === 'floor')!.seconds);
   const naiveOf = (variant: Variant) =>
     results.find((result) => result.group === 'naive' && result.variant!.format === variant.format && result.variant!.codec === variant.codec);
-  const nixdisk = (format: Format, codec: Codec, table: Variant['table']) =>
-    results.find((result) => result.group === 'nixdisk' && result.variant!.format === format && result.variant!.codec === codec && result.variant!.table === table)!;
+  const nixdisk = (format: Format, codec: Codec, table: Variant['table'], full = false) =>
+    results.find(
+      (result) =>
+        result.group === 'nixdisk' &&
+        result.variant!.format === format &&
+        result.variant!.codec === codec &&
+        result.variant!.table === table &&
+        (result.variant!.full ?? false) === full,
+    )!;
 
-  console.log(`\nstore-only image of ${MB(closure.bytes)} MB in ${closure.files} files (${closure.paths.length} store paths), ` +
+  console.log(`\nstore-only and full images of ${MB(closure.bytes)} MB in ${closure.files} files (${closure.paths.length} store paths), ` +
     `median of ${RUNS}, ${os.cpus().length} CPUs; naive staging in ${stageBase}; naive for "efi" is the naive raw image (no table)\n`);
   printTable(results, floor, naiveOf);
 
@@ -611,12 +630,14 @@ async function report(closure: ClosureFacts, results: Measured[], haveGnuTime: b
 
   const rawRatio = median(nixdisk('raw', 'zlib', 'none').seconds) / floor;
   const qcow2Ratio = median(nixdisk('qcow2', 'zlib', 'none').seconds) / floor;
+  const fullRatio = median(nixdisk('raw', 'zlib', 'efi', true).seconds) / floor;
   const rssReports = results.filter((result) => result.rss).map((result) => result.rss!);
   const nodePeak = Math.max(...rssReports.map((rss) => rss.nodeKiB)) * 1024;
   const childPeak = Math.max(...rssReports.map((rss) => rss.largestChild?.peakKiB ?? 0)) * 1024;
   const targets: Target[] = [
     { name: 'raw (no table) vs floor', limit: `≤ ${TARGET_RAW_VS_FLOOR}×`, measured: `${rawRatio.toFixed(2)}×`, pass: rawRatio <= TARGET_RAW_VS_FLOOR },
     { name: 'qcow2 (no table) vs floor', limit: `≤ ${TARGET_QCOW2_VS_FLOOR}×`, measured: `${qcow2Ratio.toFixed(2)}×`, pass: qcow2Ratio <= TARGET_QCOW2_VS_FLOOR },
+    { name: 'full image (raw, efi) vs floor', limit: `≤ ${TARGET_FULL_VS_FLOOR}×`, measured: `${fullRatio.toFixed(2)}×`, pass: fullRatio <= TARGET_FULL_VS_FLOOR },
     { name: 'peak RSS, nixdisk (node)', limit: `≤ ${MB(TARGET_PEAK_RSS_BYTES)} MB`, measured: `${MB(nodePeak)} MB`, pass: nodePeak <= TARGET_PEAK_RSS_BYTES },
     { name: 'peak RSS, largest tool it ran', limit: `≤ ${MB(TARGET_PEAK_RSS_BYTES)} MB`, measured: `${MB(childPeak)} MB`, pass: childPeak <= TARGET_PEAK_RSS_BYTES },
   ];

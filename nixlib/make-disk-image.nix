@@ -85,8 +85,7 @@ let
   storeArguments =
     (if args ? contents then { contents = map (entry: entry // { source = toStore entry.source; }) contents; } else { })
     // (if args ? configFile then { configFile = toStore configFile; } else { })
-    # efi-vars.fd is a copy of efiVariables, whose default (pkgs.OVMF) only Nix can evaluate.
-    // (if touchEFIVars then { efiVariables = toStore efiVariables; } else { });
+    // (if args ? efiVariables then { efiVariables = toStore efiVariables; } else { });
 
   call = serializeArgs (args // storeArguments);
 
@@ -109,7 +108,8 @@ let
       else { name = installable; value = { path = true; }; })
     installables);
 
-  references = referencesIn call.arguments;
+  # The channel and efiVariables' default are serialized beside the arguments (full images).
+  references = referencesIn [ call.arguments (call.channel or null) (call.defaultEfiVariables or null) ];
 
   # exportReferencesGraph takes whole store paths only: a file inside one (efiVariables,
   # "${pkg}/bin/x") exports the path it lies in, with the same context.

@@ -13,13 +13,6 @@ let
   # ('e', 'o', 'u' and 't' are not in Nix's base-32 alphabet).
   placeholderHash = "nixdisknotbuiltyetplaceholder000";
 
-  # nixpkgs takes efi-vars.fd from pkgs.OVMF when efiVariables is not given; only Nix
-  # can read that default, so the recorder passes it on as if the caller had.
-  withEfiVariables = args:
-    let variables = (args.OVMF or (args.pkgs.OVMF.fd or { })).variables or null;
-    in if (args.touchEFIVars or false) == true && !(args ? efiVariables) && variables != null
-    then args // { efiVariables = variables; } else args;
-
   recordCall = import ./make-disk-image-signature.nix (args:
     let
       name = if builtins.isString (args.name or null) then args.name else "nixos-disk-image";
@@ -32,7 +25,7 @@ let
         outputs = [ "out" ];
         out = result;
         all = [ result ];
-        ${callMarker} = serializeArgs (withEfiVariables args);
+        ${callMarker} = serializeArgs args;
       };
     in result);
 in

@@ -85,7 +85,50 @@ let
     limineEnable = option (config.boot.loader.limine.enable or null);
     efiCanTouchEfiVariables = option (config.boot.loader.efi.canTouchEfiVariables or null);
     efiSysMountPoint = option (config.boot.loader.efi.efiSysMountPoint or null);
+  } // {
+    # Full images (src/image/system/): who owns `contents`, resolved as the first
+    # activation would (FACTS §6.7); and whether another tool than
+    # update-users-groups.pl allocates the ids that are not declared.
+    users = option (builtins.mapAttrs (_: u: {
+      uid = u.uid or null;
+      group = u.group or "";
+      isSystemUser = u.isSystemUser or false;
+      isNormalUser = u.isNormalUser or false;
+    }) (config.users.users or { }));
+    groups = option (builtins.mapAttrs (_: g: { gid = g.gid or null; }) (config.users.groups or { }));
+    sysusersEnable = option (config.systemd.sysusers.enable or null);
+    userbornEnable = option (config.services.userborn.enable or null);
   };
+
+  # The channel make-disk-image copies when copyChannel (FACTS §6.2), made by the same
+  # recipe from the same inputs, so that with nixpkgs as `pkgs` it is nixpkgs' own
+  # store path: every character of the script counts. A `pkgs` without `path` (or
+  # without runCommand / lib.cleanSource to build it with) cannot give a channel.
+  serializeChannel = args:
+    let
+      pkgs = args.pkgs or { };
+      lib = args.lib or { };
+      config = args.config or { };
+      version = config.system.nixos.version or "unknown";
+      versionSuffix = config.system.nixos.versionSuffix or "";
+      nixpkgs = lib.cleanSource pkgs.path;
+      missing = builtins.filter (n: n != null) [
+        (if pkgs ? path then null else "pkgs.path")
+        (if pkgs ? runCommand then null else "pkgs.runCommand")
+        (if lib ? cleanSource then null else "lib.cleanSource")
+      ];
+    in
+    if !(args.copyChannel or true) || (args.onlyNixStore or false) then null
+    else if missing != [ ] then { "$missing" = missing; }
+    else serialize 1 (pkgs.runCommand "nixos-${version}" { } (
+      "mkdir -p $out\n"
+      + "cp -prd ${nixpkgs.outPath} $out/nixos\n"
+      + "chmod -R u+w $out/nixos\n"
+      + "if [ ! -e $out/nixos/nixpkgs ]; then\n"
+      + "  ln -s . $out/nixos/nixpkgs\n"
+      + "fi\n"
+      + "rm -rf $out/nixos/.git\n"
+      + "echo -n ${versionSuffix} > $out/nixos/.version-suffix\n"));
 
   serializeKnown = name: value:
     if name == "config" then serializeConfig value else serialize 0 value;
@@ -96,4 +139,10 @@ args: {
     (builtins.removeAttrs (builtins.intersectAttrs knownFormals args) droppedNames);
   unknownArguments = builtins.mapAttrs (_: serializeShallow)
     (builtins.removeAttrs args (builtins.attrNames knownFormals));
+  channel = serializeChannel args;
+  # efiVariables' default, `OVMF.variables` (OVMF defaults to pkgs.OVMF.fd), for touchEFIVars.
+  defaultEfiVariables =
+    if (args.touchEFIVars or false) && !(args ? efiVariables)
+    then serialize 1 (option ((args.OVMF or (args.pkgs.OVMF.fd or { })).variables or null))
+    else null;
 }

@@ -119,24 +119,36 @@ export async function buildEvaluatedCall(call: SerializedCall, build: EvaluatedC
   const started = build.started ?? performance.now();
   const where = build.file?.path ?? build.origin ?? 'the make-disk-image call';
   const given = locatedArguments(call, build.file);
+  if (call.defaultEfiVariables != null && !given.attrs.has('efiVariables')) {
+    given.attrs.set('efiVariables', { value: valueFromJson(plainJson(call.defaultEfiVariables), given.callRange), nameRange: given.callRange });
+  }
   const { args, diagnostics } = checkArguments(given.attrs, given.callRange, given.callRange, new Set(['pkgs', 'lib']));
   const errors = diagnostics.filter((d) => d.severity === 'error');
   if (errors.length > 0) throw new ArgumentsError(where, errors);
   const options = toImageOptions(args);
 
+  const channel = !options.onlyNixStore && options.copyChannel && call.channel && isSerializedDerivation(call.channel) ? call.channel : null;
   const { realise: realiseInstallables, closureOf: closureOfRoots } = build.storePaths;
   if (realiseInstallables) {
-    const installables = installablesOf(call.arguments);
+    const installables = [...new Set([call.arguments, channel, call.defaultEfiVariables ?? null].flatMap((value) => (value ? installablesOf(value) : [])))].sort();
     await step(emit, 'realise', `realising ${installables.length} store path(s)`, () => realiseInstallables(installables));
     signal?.throwIfAborted();
   }
   const toplevel = call.arguments.config?.toplevel;
-  const roots = [...options.additionalPaths, ...(toplevel && isSerializedDerivation(toplevel) ? [toplevel.$out] : [])];
+  const toplevelPath = toplevel && isSerializedDerivation(toplevel) ? toplevel.$out : toplevel && isSerializedString(toplevel) ? toplevel.$string : null;
+  // FACTS §6.2: closureInfo over toplevel + the channel + additionalPaths.
+  const roots = [...options.additionalPaths, ...(toplevelPath ? [toplevelPath] : []), ...(channel ? [channel.$out] : [])];
   const closure = await step(emit, 'closure', 'reading the closure', () => closureOfRoots(roots));
   signal?.throwIfAborted();
 
+  const system = {
+    toplevel: toplevelPath,
+    channel: channel?.$out ?? null,
+    channelMissing: call.channel && '$missing' in call.channel ? call.channel.$missing : null,
+    config: (call.arguments.config ?? {}) as Record<string, unknown>,
+  };
   const { file: _file, origin: _origin, storePaths: _storePaths, started: _started, ...request } = build;
-  const built = await buildImage({ ...request, options, closure });
+  const built = await buildImage({ ...request, options, closure, system });
   emit({ type: 'done', outDir: built.outDir, image: built.imagePath, seconds: (performance.now() - started) / 1000 });
   return { ...built, warnings: diagnostics.filter((d) => d.severity !== 'error') };
 }

@@ -1,15 +1,18 @@
 /**
  * `nixdisk verify`: read an image back without mounting it and prove every store path
  * in it whole — its NAR hash equal to its registration — and the closure complete.
- * Registrations come from the host's Nix store: store-only images carry none, as in
- * nixpkgs (full images, coming next, bring their own database).
+ * A full image brings its own Nix database, which is what its store is checked against
+ * (every row's path present and whole, nothing in the store unregistered); store-only
+ * images carry none, as in nixpkgs, so theirs come from the host's Nix store.
  */
-import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { filesystemFor } from './image/fs/index.js';
+import { removeScratchTree } from './image/fs/common.js';
 import { inspectImage, type FilesystemInfo, type ImageInfo } from './image/read.js';
-import { closureOf, narHashOf, type StorePathInfo } from './nix/closure.js';
+import { closureOf, narHashOf, normalizeNarHash, type StorePathInfo } from './nix/closure.js';
+import { NIX_DB_DIR, readNixDatabase } from './image/system/nix-db.js';
 import { runNixTool } from './nix/run.js';
 import { runTool } from './tools.js';
 
@@ -19,8 +22,8 @@ const STORE_DIR = '/nix/store';
 export interface VerifyReport {
   image: string;
   filesystem: FilesystemInfo;
-  /** Store-only images carry no Nix database; full images will bring their own. */
-  registrationSource: 'host store';
+  /** Full images are checked against their own Nix database; store-only ones carry none. */
+  registrationSource: 'image database' | 'host store';
   verified: string[];
   /** Present, registered, but the bytes differ from the registration. */
   corrupted: { path: string; expected: string; actual: string }[];
@@ -72,17 +75,20 @@ export async function verifyImage(target: string, workRoot = os.tmpdir()): Promi
     const fullImage = await isDirectory(path.join(extracted, 'nix', 'store'));
     const storeDir = fullImage ? path.join(extracted, 'nix', 'store') : extracted;
     const present = (await readdir(storeDir)).filter((name) => STORE_ENTRY.test(name)).map((name) => `${STORE_DIR}/${name}`).sort();
-    const registered = await registrationsFromHost(present);
+    const imageDb = path.join(extracted, NIX_DB_DIR, 'db.sqlite');
+    const fromImage = fullImage && (await stat(imageDb).catch(() => null)) !== null;
+    const registered = fromImage ? await registrationsFromImage(imageDb) : await registrationsFromHost(present);
     const byPath = new Map(registered.map((r) => [r.path, r]));
 
     const report: VerifyReport = {
       image,
       filesystem: root,
-      registrationSource: 'host store',
+      registrationSource: fromImage ? 'image database' : 'host store',
       verified: [],
       corrupted: [],
       unregistered: [],
-      missing: [],
+      // A registered path the store lacks is as missing as a reference to one.
+      missing: fromImage ? registered.map((r) => r.path).filter((p) => !present.includes(p)) : [],
     };
     const presentSet = new Set(present);
     await forEachLimited(present, 4, async (storePath) => {
@@ -104,7 +110,7 @@ export async function verifyImage(target: string, workRoot = os.tmpdir()): Promi
     report.corrupted.sort((a, b) => a.path.localeCompare(b.path));
     return report;
   } finally {
-    await rm(workDir, { recursive: true, force: true });
+    await removeScratchTree(workDir);
   }
 }
 
@@ -123,6 +129,16 @@ async function carve(raw: string, fs: FilesystemInfo, diskBytes: number, workDir
     'status=none',
   ]);
   return part;
+}
+
+async function registrationsFromImage(dbFile: string): Promise<StorePathInfo[]> {
+  return (await readNixDatabase(dbFile)).map((row) => ({
+    path: row.path,
+    narHash: normalizeNarHash(row.hash),
+    narSize: row.narSize,
+    deriver: null,
+    references: row.references,
+  }));
 }
 
 async function registrationsFromHost(paths: string[]): Promise<StorePathInfo[]> {

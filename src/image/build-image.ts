@@ -6,7 +6,7 @@
  * qemu-img convert for the other formats → $out (image, hydra-build-products) → postVM.
  * It sees ImageOptions and a Closure, never Nix syntax.
  */
-import { chmod, copyFile, mkdir, mkdtemp, rename, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, rename, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Closure } from '../nix/closure.js';
@@ -18,15 +18,19 @@ import { identityMap } from './disk/host-map.js';
 import { bytesPart, filePart, writeDisk, type Container, type DiskPart } from './disk/write-disk.js';
 import { FilesystemTooSmallError, type Filesystem, type FilesystemBuild, type PendingFilesystem } from './fs/filesystem.js';
 import { filesystemFor } from './fs/index.js';
-import { scanTree } from './fs/common.js';
+import { removeScratchTree, scanTree, type TreeEntry } from './fs/common.js';
 import { createBootFat } from './fs/vfat.js';
 import { hydraBuildProductLine, OutputDir } from './output-dir.js';
 import { additionalSpaceBytes, assemblyPieces, diskSectors, planImage, type ImagePiece, type ImagePlan } from './plan.js';
 import { runPostVM } from './postvm.js';
 import { stopToolsOn } from '../tools.js';
-import { removeStagedTree, stageStorePaths } from './stage.js';
+import { stageStorePaths } from './stage.js';
 import { gptBytes } from './table/gpt.js';
 import { mbrBytes } from './table/mbr.js';
+import type { BootInstallation, BootTarget, DiskWrite, ImageMount } from './boot/bootloader.js';
+import { copyRootPart, mountSourceDirs, overlayWrites, assertWritesPlaced } from './system/boot-tree.js';
+import { checkSystem, ownerOf, stageSystem, type CheckedSystem, type OwnedPath, type SystemInputs } from './system/index.js';
+import { imageMounts } from './system/mounts.js';
 
 /** Timestamps in deterministic images: nixpkgs' store paths carry mtime 1, so everything does. */
 export const DETERMINISTIC_EPOCH = 1;
@@ -42,6 +46,8 @@ export interface BuildImageRequest {
   workRoot?: string;
   signal?: AbortSignal;
   emit: EventSink;
+  /** For a full image (onlyNixStore = false): the system evaluation found. */
+  system?: SystemInputs;
 }
 
 export interface BuiltImage {
@@ -49,6 +55,9 @@ export interface BuiltImage {
   imagePath: string;
   plan: ImagePlan;
 }
+
+/** The boot loaders (src/image/boot/index.ts `installBootLoader`); null until they land. */
+const bootLoaderInstaller: ((target: BootTarget) => Promise<BootInstallation>) | null = null;
 
 export class DiskTooSmallError extends Error {
   override name = 'DiskTooSmallError';
@@ -61,10 +70,22 @@ export function buildImage(request: BuildImageRequest): Promise<BuiltImage> {
 
 async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
   const { options, emit, signal } = request;
-  if (!options.onlyNixStore) {
-    throw new Error('full NixOS images (onlyNixStore = false) are not built yet: nixdisk builds store-only images so far');
-  }
   const filesystem = filesystemFor(options.fsType);
+  const full = !options.onlyNixStore;
+  // Everything a user can get wrong in a full image is refused before any output exists.
+  let system: CheckedSystem | null = null;
+  let mounts: ImageMount[] | null = null;
+  if (full) {
+    if (!request.system) throw new Error('internal: a full image was requested without its system (toplevel, channel, config)');
+    system = await checkSystem(options, request.system, filesystem.readsGrafts === true);
+    mounts = imageMounts(options);
+    if (options.installBootLoader && bootLoaderInstaller === null) {
+      throw new Error('installing a boot loader is not built yet: set installBootLoader = false for a full image without one');
+    }
+  }
+  if (options.touchEFIVars && options.efiVariables === null) {
+    throw new Error('touchEFIVars needs efiVariables (by default OVMF.variables): pass efiVariables, or an OVMF package that has `variables`');
+  }
   const output = await OutputDir.begin(request.outDir, { inPlace: request.outputInPlace });
   // When the scratch folder cannot be made (TMPDIR missing, disk full), the output's
   // temporary sibling must not stay behind.
@@ -75,23 +96,51 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
   try {
     const rootDir = path.join(workDir, 'root');
     const storePaths = request.closure.paths.map((info) => info.path);
+    // A full image keeps the store under /nix/store; a store-only one at the root.
+    const graftDir = full ? 'nix/store' : '';
     // A filesystem that reads the store in place needs no staged copy of it; $root is
     // then staged only if postVM may look at it.
     let staged = false;
     const stage = async () => {
-      await step(emit, 'stage', `staging ${storePaths.length} store paths`, () => stageStorePaths(storePaths, rootDir));
+      await step(emit, 'stage', `staging ${storePaths.length} store paths`, () => stageStorePaths(storePaths, path.join(rootDir, graftDir)));
       staged = true;
       signal?.throwIfAborted();
     };
-    if (filesystem.readsGrafts) await mkdir(rootDir);
-    else await stage();
+    await mkdir(rootDir);
+    let owners: OwnedPath[] = [];
+    if (system) {
+      const checked = system;
+      owners = await step(emit, 'stage', 'staging the system: contents, profiles, Nix database', () =>
+        stageSystem(checked, options, request.closure.paths, rootDir, workDir, options.deterministic ? DETERMINISTIC_EPOCH : null),
+      );
+      signal?.throwIfAborted();
+    }
+    let installation: BootInstallation | null = null;
+    if (system && mounts && options.installBootLoader && bootLoaderInstaller) {
+      const target: BootTarget = {
+        partitionTableType: options.partitionTableType,
+        mounts,
+        toplevel: system.toplevel,
+        config: request.system!.config,
+        deterministic: options.deterministic,
+        epoch: DETERMINISTIC_EPOCH,
+        workDir: path.join(workDir, 'boot-loader'),
+      };
+      await mkdir(target.workDir);
+      const install = bootLoaderInstaller;
+      installation = await step(emit, 'stage', 'installing the boot loader', () => install(target));
+      await copyRootPart(installation.treeDir, mounts, rootDir);
+      signal?.throwIfAborted();
+    }
+    if (!filesystem.readsGrafts) await stage();
 
+    const tree = filesystem.readsGrafts ? withOwners(await scanTree(rootDir, storePaths, graftDir), owners) : undefined;
     const fsBuild: Omit<FilesystemBuild, 'sizeBytes'> = {
       sourceDir: rootDir,
-      ...(filesystem.readsGrafts ? { grafts: storePaths, tree: await scanTree(rootDir, storePaths) } : {}),
+      ...(filesystem.readsGrafts ? { grafts: storePaths, graftDir, tree } : {}),
       output: path.join(workDir, 'root.fs'),
       label: options.label,
-      uuid: options.rootFSUID,
+      uuid: mounts && mounts[0]!.uuid !== '' ? mounts[0]!.uuid : options.rootFSUID,
       deterministic: options.deterministic,
       epoch: DETERMINISTIC_EPOCH,
     };
@@ -100,16 +149,22 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
     );
     signal?.throwIfAborted();
 
-    const parts = await step(emit, 'assemble', `laying out ${describeTable(plan)}`, () => diskParts(plan, fsBuild.output, pending, workDir));
+    const parts = await step(emit, 'assemble', `laying out ${describeTable(plan)}`, () => diskParts(plan, fsBuild.output, pending, workDir, { mounts, installation }));
     signal?.throwIfAborted();
 
     const imagePath = path.join(output.tempDir, plan.imageFileName);
     await writeImageFile(plan, parts, { file: fsBuild.output, pending }, imagePath, workDir, request.compression, emit);
 
+    if (options.touchEFIVars) {
+      // FACTS §8: a copy of the variable store, made before the image in nixpkgs' preVM.
+      const efiVars = path.join(output.tempDir, 'efi-vars.fd');
+      await copyFile(options.efiVariables!, efiVars);
+      await chmod(efiVars, 0o644);
+    }
+
     const finalImagePath = path.join(output.finalDir, plan.imageFileName);
     await mkdir(path.join(output.tempDir, 'nix-support'));
     await writeFile(path.join(output.tempDir, 'nix-support', 'hydra-build-products'), hydraBuildProductLine(options.format, finalImagePath));
-    if (options.touchEFIVars) await writeEfiVars(options, output.tempDir);
 
     if (options.postVM.trim() !== '') {
       if (!staged) await stage();
@@ -131,21 +186,8 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
     await output.abort();
     throw error;
   } finally {
-    await removeStagedTree(workDir);
+    await removeScratchTree(workDir);
   }
-}
-
-/**
- * $out/efi-vars.fd: nixpkgs copies efiVariables (chmod 0644) before its VM runs; with no
- * VM and no firmware run, nixdisk's copy stays as the variables file is.
- */
-async function writeEfiVars(options: ImageOptions, outDir: string): Promise<void> {
-  if (options.efiVariables === null) {
-    throw new Error('touchEFIVars = true needs efiVariables (nixpkgs takes pkgs.OVMF.fd.variables by default, which nixdisk cannot evaluate): pass efiVariables');
-  }
-  const target = path.join(outDir, 'efi-vars.fd');
-  await copyFile(options.efiVariables, target);
-  await chmod(target, 0o644);
 }
 
 /** The root filesystem and the plan around it; `pending` is null when the filesystem's tool wrote it whole. */
@@ -209,12 +251,21 @@ function mebibytesRoundedUp(bytes: number): number {
   return Math.ceil((bytes / MiB) * 10) / 10;
 }
 
-/** What goes on the disk, in disk order: table bytes, boot partitions, the root filesystem; gaps stay zeros. */
-async function diskParts(plan: ImagePlan, rootFile: string, pending: PendingFilesystem | null, workDir: string): Promise<DiskPart[]> {
+/** A full image's boot filesystems: their identities, and what the loader put in them. */
+interface BootParts {
+  mounts: readonly ImageMount[] | null;
+  installation: BootInstallation | null;
+}
+
+/** What goes on the disk, in disk order: table bytes, boot partitions, the root filesystem; gaps stay zeros unless a loader writes there. */
+async function diskParts(plan: ImagePlan, rootFile: string, pending: PendingFilesystem | null, workDir: string, boot: BootParts): Promise<DiskPart[]> {
   const tables = plan.table.kind === 'gpt' ? gptBytes(plan.table, plan.totalSectors) : undefined;
+  const pieces = assemblyPieces(plan);
+  const writes = boot.installation?.diskWrites ?? [];
+  assertWritesPlaced(pieces, writes);
   const parts: DiskPart[] = [];
-  for (const piece of assemblyPieces(plan)) {
-    const part = await diskPart(plan, piece, rootFile, pending, workDir, tables);
+  for (const piece of pieces) {
+    const part = await diskPart(plan, piece, rootFile, pending, workDir, tables, boot, writes);
     if (part) parts.push(part);
   }
   return parts;
@@ -227,36 +278,49 @@ async function diskPart(
   pending: PendingFilesystem | null,
   workDir: string,
   tables: { primary: Buffer; backup: Buffer } | undefined,
+  boot: BootParts,
+  writes: readonly DiskWrite[],
 ): Promise<DiskPart | null> {
   const { offsetBytes, sizeBytes } = piece;
+  const bytesOrNothing = (base: Buffer | null) => {
+    const bytes = overlayWrites(piece, base, writes);
+    return bytes ? bytesPart(offsetBytes, sizeBytes, bytes) : null;
+  };
   switch (piece.kind) {
     case 'head':
-      return bytesPart(offsetBytes, sizeBytes, tables ? tables.primary : mbrBytes(plan.table, plan.totalSectors));
+      return bytesOrNothing(tables ? tables.primary : mbrBytes(plan.table, plan.totalSectors));
     case 'tail':
       return bytesPart(offsetBytes, sizeBytes, tables!.backup);
     case 'zero':
-      return null;
+      return bytesOrNothing(null);
     case 'partition':
       if (piece.role === 'root') {
         return pending ? { offsetBytes, sizeBytes, ranges: () => pending.ranges(), writeTo: (target) => pending.fill(target) } : filePart(offsetBytes, sizeBytes, rootFile);
       }
       if (piece.role === 'esp' || piece.role === 'xbootldr' || piece.role === 'boot') {
         const file = path.join(workDir, `partition-${piece.partitionNumber}-${piece.role}`);
+        // A full image names its boot filesystems before formatting them, for the loader.
+        const mount = boot.mounts?.find((m) => m.role === piece.role);
+        const installed = mount && boot.installation ? mountSourceDirs(boot.installation.treeDir, [mount]).get(mount.mountPoint)! : null;
         await createBootFat({
           output: file,
           sizeBytes,
           label: piece.role === 'esp' ? 'ESP' : 'BOOT',
-          volumeId: null,
+          volumeId: mount?.uuid ?? null,
           deterministic: plan.options.deterministic,
           epoch: DETERMINISTIC_EPOCH,
-          sourceDir: null,
+          sourceDir: installed && (await isDirectory(installed)) ? installed : null,
           partitionStartSector: offsetBytes / 512,
         });
         return filePart(offsetBytes, sizeBytes, file);
       }
-      // The BIOS boot partition holds GRUB's core image once a bootloader is installed; zeros until then.
-      return null;
+      // The BIOS boot partition: GRUB's core image when a loader put it there, else zeros.
+      return bytesOrNothing(null);
   }
+}
+
+async function isDirectory(p: string): Promise<boolean> {
+  return (await stat(p).catch(() => null))?.isDirectory() ?? false;
 }
 
 /** raw and qcow2 are written directly; the other formats are converted by qemu-img from a raw disk. */
@@ -316,6 +380,15 @@ async function writeFilesystemAsImage(root: { file: string; pending: PendingFile
     if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
     await writeDisk(imagePath, 'raw', diskBytes, [filePart(0, diskBytes, root.file)]);
   }
+}
+
+/** The tree with the owners `contents` asked for (everything else stays root's). */
+function withOwners(tree: TreeEntry[], owners: readonly OwnedPath[]): TreeEntry[] {
+  if (owners.length === 0) return tree;
+  return tree.map((entry) => {
+    const owner = ownerOf(owners, entry.path);
+    return owner ? { ...entry, owner } : entry;
+  });
 }
 
 function describeTable(plan: ImagePlan): string {

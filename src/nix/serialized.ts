@@ -63,6 +63,11 @@ export const CONFIG_FIELDS = [
   'limineEnable',
   'efiCanTouchEfiVariables',
   'efiSysMountPoint',
+  // Full images: the accounts that own `contents` (src/image/system/users.ts).
+  'users',
+  'groups',
+  'sysusersEnable',
+  'userbornEnable',
 ] as const;
 export type ConfigField = (typeof CONFIG_FIELDS)[number];
 export type SerializedConfig = Record<ConfigField, SerializedValue>;
@@ -88,6 +93,13 @@ export interface SerializedCall {
   arguments: { [name: string]: SerializedValue } & { config?: SerializedConfig };
   /** Arguments make-disk-image does not take (nixpkgs would refuse them). */
   unknownArguments: { [name: string]: ShallowValue };
+  /**
+   * The channel make-disk-image copies (copyChannel, full images): its derivation, or
+   * what `pkgs`/`lib` lacked to build it; null or absent when no channel is wanted.
+   */
+  channel?: SerializedDerivation | { $missing: string[] } | null;
+  /** `OVMF.variables` when touchEFIVars needs efiVariables' default; null when it has none. */
+  defaultEfiVariables?: SerializedValue;
 }
 
 function hasStringField(value: SerializedValue, field: string): boolean {

@@ -3,6 +3,7 @@ import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { lstat, mkdtemp, open, rename, rm, truncate } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { fsTypeFacts, labelProblem } from '../../fstypes.js';
+import { runTool } from '../../tools.js';
 import { FilesystemTooSmallError, type FilesystemBuild } from './filesystem.js';
 
 /** Refuses to overwrite: a build writes only files it created itself. */
@@ -51,6 +52,22 @@ export async function writingOutput<T>(build: { output: string; sourceDir: strin
   }
 }
 
+/**
+ * Removes a scratch folder. Copied or extracted store directories are read-only, which
+ * stops an ordinary user's rm: those get u+w first. Directories only, since staged
+ * files may be hard links into the store.
+ */
+export async function removeScratchTree(dir: string): Promise<void> {
+  try {
+    await rm(dir, { recursive: true, force: true });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM') throw error;
+    await runTool('find', [dir, '-type', 'd', '!', '-perm', '-u+w', '-exec', 'chmod', 'u+w', '{}', '+']);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 /** A scratch directory beside `near`, removed with everything in it when `use` settles. */
 export async function withScratchDir<T>(near: string, use: (dir: string) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(join(near, '.nixdisk-fs-'));
@@ -96,15 +113,18 @@ export interface TreeEntry {
   identity: string;
   nlink: number;
   linkTarget?: string;
+  /** Owner in the filesystem; root (0:0) when absent, as cptofs leaves every file. */
+  owner?: { uid: number; gid: number };
 }
 
 /**
  * Every entry under `root` (not the root itself), and each graft (a host path that
- * appears at the root under its base name, read where it is), parents before children,
- * names in byte order. Synchronous calls on purpose: one awaited lstat per entry cost
- * 1.3 s on a 10k-entry store where the same walk done synchronously takes 0.1 s.
+ * appears in the directory `graftDir` of the tree, '' for its root, under its base name,
+ * read where it is), parents before children, names in byte order. Synchronous calls
+ * on purpose: one awaited lstat per entry cost 1.3 s on a 10k-entry store where the
+ * same walk done synchronously takes 0.1 s.
  */
-export async function scanTree(root: string, grafts: readonly string[] = []): Promise<TreeEntry[]> {
+export async function scanTree(root: string, grafts: readonly string[] = [], graftDir = ''): Promise<TreeEntry[]> {
   const entries: TreeEntry[] = [];
   const add = (path: string, source: string): void => {
     const stat = lstatSync(source);
@@ -125,15 +145,17 @@ export async function scanTree(root: string, grafts: readonly string[] = []): Pr
     if (kind === 'directory') walk(path, source);
   };
   const walk = (relative: string, dir: string): void => {
-    for (const name of readdirSync(dir).sort(compareBytes)) add(relative === '' ? name : `${relative}/${name}`, join(dir, name));
+    const names = new Map(readdirSync(dir).map((name) => [name, join(dir, name)]));
+    if (relative === graftDir) {
+      for (const graft of grafts) {
+        const name = basename(graft);
+        if (names.has(name)) throw new Error(`two sources for /${graftDir === '' ? '' : `${graftDir}/`}${name} in the tree: ${names.get(name)} and ${graft}`);
+        names.set(name, graft);
+      }
+    }
+    for (const name of [...names.keys()].sort(compareBytes)) add(relative === '' ? name : `${relative}/${name}`, names.get(name)!);
   };
-  const top = new Map(readdirSync(root).map((name) => [name, join(root, name)]));
-  for (const graft of grafts) {
-    const name = basename(graft);
-    if (top.has(name)) throw new Error(`two sources for /${name} at the root of the tree: ${top.get(name)} and ${graft}`);
-    top.set(name, graft);
-  }
-  for (const name of [...top.keys()].sort(compareBytes)) add(name, top.get(name)!);
+  walk('', root);
   return entries;
 }
 

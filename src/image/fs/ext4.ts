@@ -92,7 +92,7 @@ function validate(build: Omit<FilesystemBuild, 'sizeBytes' | 'output'>): void {
 /** mke2fs formats, nixdisk plans; a tree that does not fit is a FilesystemTooSmallError like mke2fs' own refusal. */
 async function prepare(build: FilesystemBuild): Promise<PendingFilesystem> {
   validate(build);
-  const tree = build.tree ?? (await scanTree(build.sourceDir, build.grafts));
+  const tree = build.tree ?? (await scanTree(build.sourceDir, build.grafts, build.graftDir));
   return writingOutput(build, async () => {
     await createSparseFile(build.output, Math.floor(build.sizeBytes / BLOCK) * BLOCK);
     await mke2fs(build);
@@ -232,7 +232,7 @@ async function probe(build: Omit<FilesystemBuild, 'sizeBytes' | 'output'>, file:
  * than n more. After a guessed step, it bisects back.
  */
 async function predictedSize(build: Omit<FilesystemBuild, 'sizeBytes' | 'output'>, workDir: string, spareBytes: number): Promise<number> {
-  const tree = build.tree ?? (await scanTree(build.sourceDir, build.grafts));
+  const tree = build.tree ?? (await scanTree(build.sourceDir, build.grafts, build.graftDir));
   const demand = contiguousDemand(tree, BLOCK);
   const spareBlocks = Math.ceil(spareBytes / BLOCK);
   return withScratchDir(workDir, async (dir) => {
@@ -271,7 +271,7 @@ async function prepareFitting(
   workDir: string,
 ): Promise<PendingFilesystem> {
   validate(build);
-  const tree = build.tree ?? (await scanTree(build.sourceDir, build.grafts));
+  const tree = build.tree ?? (await scanTree(build.sourceDir, build.grafts, build.graftDir));
   const demand = contiguousDemand(tree, BLOCK);
   const spareBlocks = Math.ceil(spareBytes / BLOCK);
   return writingOutput(build, async () => {

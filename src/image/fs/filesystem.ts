@@ -15,6 +15,8 @@ export interface FilesystemBuild {
    * them. Only for filesystems with `readsGrafts`; the others get a staged sourceDir.
    */
   grafts?: readonly string[];
+  /** The directory of the tree the grafts appear in ('' or absent: the root); a full image's `nix/store`. */
+  graftDir?: string;
   /**
    * sourceDir and grafts as scanTree lists them, when the caller scanned them already
    * (a build sizes, then creates: one scan of ten thousand store files, not two).

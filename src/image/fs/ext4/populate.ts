@@ -2,7 +2,8 @@
  * Fills an empty ext4 that mke2fs just made with a source tree, the way `mke2fs -d`
  * would but without writing the data one 4 KiB block at a time: the layout is planned
  * in memory (allocate.ts), the metadata written in a few large writes while two
- * threads copy the file data in big chunks (copy-data.ts). Every inode is root-owned;
+ * threads copy the file data in big chunks (copy-data.ts). Every inode is root-owned
+ * unless its tree entry names an owner (a full image's `contents`);
  * times are pinned to the epoch, or the source's when the build is not deterministic.
  *
  * The free blocks and inodes come from dumpe2fs, which knows which groups mke2fs left
@@ -186,6 +187,7 @@ function encodePlanned(fs: Filesystem, planned: PlannedInode, rootMode: number, 
     flags: inlineBlock === null ? INODE_FLAG_EXTENTS : 0,
     block,
     times,
+    owner: entry?.owner,
   };
   encodeInode(fields, planned.ino, superblock.inodeSize, superblock.checksumSeed, blockSize, into);
 }

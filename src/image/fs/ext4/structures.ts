@@ -46,6 +46,8 @@ export interface InodeFields {
   /** The 60 bytes of i_block: an extent-tree root, a short symlink target or a device number. */
   block: Buffer;
   times: Timestamps;
+  /** root (0:0) when absent. */
+  owner?: { uid: number; gid: number };
 }
 
 /** The checksum seed of everything belonging to one inode (its extent and directory blocks). */
@@ -54,13 +56,20 @@ export function inodeSeed(fsSeed: number, ino: number): number {
 }
 
 /**
- * One inode of `inodeSize` bytes, owned by root, with its checksum; written into `into`
+ * One inode of `inodeSize` bytes, owned by `fields.owner` (root when absent), with its checksum; written into `into`
  * (zeroed, `inodeSize` long) when given, so a run of inodes shares one allocation.
  */
 export function encodeInode(fields: InodeFields, ino: number, inodeSize: number, fsSeed: number, blockSize: number, into?: Buffer): Buffer {
   const inode = into ?? Buffer.alloc(inodeSize);
   const sectors = fields.blocks * (blockSize / 512);
   inode.writeUInt16LE(fields.mode, 0x00);
+  if (fields.owner) {
+    // Low 16 bits in the classic fields, high 16 in the Linux osd2 ones.
+    inode.writeUInt16LE(fields.owner.uid & 0xffff, 0x02);
+    inode.writeUInt16LE(fields.owner.gid & 0xffff, 0x18);
+    inode.writeUInt16LE(fields.owner.uid >>> 16, 0x78);
+    inode.writeUInt16LE(fields.owner.gid >>> 16, 0x7a);
+  }
   inode.writeUInt32LE(fields.size % 2 ** 32, 0x04);
   writeTime(inode, fields.times.atime, 0x08, 0x8c);
   writeTime(inode, fields.times.ctime, 0x0c, 0x84);
