@@ -15,6 +15,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT } from '../../src/package.js';
 import { FIXTURE_CLOSURE, sha256, toolEnv } from '../helpers/build-fixture.js';
+import { FIXTURE_SYSTEM } from '../helpers/full-image.js';
 import { caseFolder, nixdisk } from './fixtures/cli.js';
 
 const DROP_IN = path.join(PACKAGE_ROOT, 'nixlib', 'make-disk-image.nix');
@@ -25,7 +26,7 @@ const isRoot = process.getuid?.() === 0;
 
 const STORE_ONLY = `pkgs = { }; lib = { }; config = { };
     onlyNixStore = true; installBootLoader = false; copyChannel = false;
-    additionalPaths = [ (import ${FIXTURE_CLOSURE}) ];`;
+    additionalPaths = [ (import ${FIXTURE_CLOSURE}) ]; additionalSpace = "0M";`;
 
 /** postVM as nixpkgs runs it: $out and $diskImage set, the image already in place. */
 const POST_VM = `postVM = ''
@@ -203,6 +204,44 @@ in
   });
 });
 
+describe('a full NixOS image through the drop-in', () => {
+  it('efi, qcow2, touchEFIVars, contents owned by a user, a configFile: $out and the bytes of nixdisk build', async () => {
+    const cwd = await caseFolder(dir, 'full');
+    await writeFile(path.join(cwd, 'motd'), 'welcome\n');
+    await chmod(path.join(cwd, 'motd'), 0o644);
+    const efiVars = randomBytes(32 * 1024);
+    await writeFile(path.join(cwd, 'vars.fd'), efiVars);
+    await chmod(path.join(cwd, 'vars.fd'), 0o644);
+    // configFile is a store path here: nixpkgs (and the drop-in) copy a path value to the
+    // store before copying it into the image, which leaves it read-only (0444), while
+    // nixdisk build copies the host file with its own mode.
+    await writeFile(
+      path.join(cwd, 'image.nix'),
+      `import ${DROP_IN} {
+    pkgs = { }; lib = { };
+    config = {
+      system.build.toplevel = import ${FIXTURE_SYSTEM};
+      users.users = { root = { uid = 0; group = "root"; isSystemUser = true; }; alice = { isNormalUser = true; group = "users"; }; };
+      users.groups = { root = { gid = 0; }; users = { gid = 100; }; };
+    };
+    installBootLoader = false;
+    copyChannel = false;
+    partitionTableType = "efi";
+    format = "qcow2";
+    additionalSpace = "16M";
+    touchEFIVars = true;
+    efiVariables = ./vars.fd;
+    contents = [ { source = ./motd; target = "/etc/motd"; mode = "0644"; user = "alice"; group = "users"; } ];
+    configFile = builtins.toFile "configuration.nix" "{ }\n";
+    ${POST_VM}
+}
+`,
+    );
+    const { out } = await nixBuild(['image.nix'], cwd);
+    await expectNixpkgsOutput(out, { image: 'nixos.qcow2', productFormat: 'qcow2', efiVars }, await nixdiskBuild(['image.nix'], cwd));
+  });
+});
+
 describe('nixdisk build on NixOS configurations, unchanged', () => {
   /** A configuration whose module names nixpkgs' own file, as most real call sites do. */
   const CONFIGURATION = `{ config, lib, pkgs, modulesPath, ... }:
@@ -288,7 +327,6 @@ async function freshCall(cwd: string, postVM: string): Promise<string> {
     `import ${DROP_IN} {
     ${STORE_ONLY}
     name = "${name}";
-    additionalSpace = "0M";
     format = "qcow2";
     partitionTableType = "efi";
     postVM = ''${postVM}'';
