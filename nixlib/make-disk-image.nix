@@ -17,8 +17,9 @@
 #
 # Which nixdisk runs: with a real nixpkgs as `pkgs`, the nixdisk package built from this
 # repository (package.nix) with its tools from nixpkgs; otherwise (a stand-in `pkgs`, as
-# on machines without nixpkgs) this checkout's dist/nixdisk.js under the host's node and
-# tools, which a sandboxed build must then be given with `extra-sandbox-paths`.
+# on machines without nixpkgs) this checkout's dist/nixdisk.js, copied to the store, under
+# the host's node and tools, which a sandboxed build must then be given with
+# `extra-sandbox-paths` (/bin /usr /lib /lib64).
 { pkgs
 , lib
 , config
@@ -128,14 +129,19 @@ let
     else {
       # PATH for env to find node, and for nixdisk to find its tools (and for postVM).
       builder = "/usr/bin/env";
-      args = [ "PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin" "node" "--max-semi-space-size=4" hostCli "build-derivation" ];
-      # The host's nixdisk is no input of the derivation: its hash stands in for it, so
-      # another nixdisk makes another derivation rather than reusing an older image.
-      nixdiskHash = builtins.hashFile "sha256" hostCli;
+      args = [ "PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin" "node" "--max-semi-space-size=4" "${hostCli}/dist/nixdisk.js" "build-derivation" ];
     };
-  hostCli = toString ../dist/nixdisk.js;
 
-  image = derivation ({
+  # This checkout's built CLI, as a store path: the builder (a build user, a sandbox, a
+  # remote builder) reads it as an input, whatever the checkout's permissions, and
+  # another nixdisk makes another derivation rather than reusing an older image.
+  checkout = toString ../.;
+  isHostCliFile = file: _type:
+    let relative = builtins.substring (builtins.stringLength checkout + 1) (builtins.stringLength file) (toString file);
+    in builtins.elem relative [ "package.json" "dist" "dist/nixdisk.js" "nixlib" ] || builtins.substring 0 7 relative == "nixlib/";
+  hostCli = builtins.path { name = "nixdisk-host-cli"; path = ../.; filter = isHostCliFile; };
+
+  image = derivation {
     inherit name system;
     inherit (runner) builder;
     args = runner.args;
@@ -144,7 +150,7 @@ let
     exportReferencesGraph.nixdiskClosure = graphRoots;
     nixdiskCall = call;
     nixdiskInputs = references;
-  } // (if runner ? nixdiskHash then { inherit (runner) nixdiskHash; } else { }));
+  };
 in
 if failedAssert != null then throw "nixdisk: make-disk-image: ${failedAssert}"
 else image // { passthru = { }; meta = { }; }

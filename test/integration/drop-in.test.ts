@@ -337,12 +337,13 @@ async function freshCall(cwd: string, postVM: string): Promise<string> {
 }
 
 describe.runIf(isRoot)('as root: the sandbox and a remote builder', () => {
-  it("builds in Nix's sandbox (sandbox = true), seeing only its inputs and the host's nixdisk", async () => {
+  it("builds in Nix's sandbox (sandbox = true), seeing only its inputs and the host's node and tools", async () => {
     const cwd = await caseFolder(dir, 'sandbox');
     const name = await freshCall(cwd, 'ls / > $out/root-listing');
-    // With a stand-in pkgs the builder is this checkout's nixdisk under the host's node
-    // and tools, which the sandbox must be given; from nixpkgs they are inputs.
-    const hostPaths = ['/bin', '/usr', '/lib', '/lib64', PACKAGE_ROOT].join(' ');
+    // With a stand-in pkgs the builder is this checkout's nixdisk (an input, copied to the
+    // store) under the host's node and tools, which the sandbox must be given; from
+    // nixpkgs those are inputs too. The checkout itself is not visible in the sandbox.
+    const hostPaths = ['/bin', '/usr', '/lib', '/lib64'].join(' ');
     const { out, log } = await nixBuild(['image.nix', '--option', 'sandbox', 'true', '--option', 'extra-sandbox-paths', hostPaths], cwd);
     expect(log).toContain(`building '`);
     expect(log).toContain(`${name}.drv'`);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -194,10 +194,14 @@ describe('evaluateCallSite: Nix errors reach the user', () => {
 
   it('reports a syntax error with its position', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'nixdisk-eval-'));
-    writeFileSync(path.join(dir, 'syntax.nix'), '{ x = ;\n');
-    const error = await evaluationError(path.join(dir, 'syntax.nix'));
-    expect(error.message).toMatch(/error: syntax error, unexpected ';'/);
-    expect(error.message).toMatch(/syntax\.nix:1:7/);
+    try {
+      writeFileSync(path.join(dir, 'syntax.nix'), '{ x = ;\n');
+      const error = await evaluationError(path.join(dir, 'syntax.nix'));
+      expect(error.message).toMatch(/error: syntax error, unexpected ';'/);
+      expect(error.message).toMatch(/syntax\.nix:1:7/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('reports a missing file', async () => {
