@@ -90,12 +90,12 @@ let
     # activation would (FACTS §6.7); and whether another tool than
     # update-users-groups.pl allocates the ids that are not declared.
     users = option (builtins.mapAttrs (_: u: {
-      uid = u.uid or null;
-      group = u.group or "";
-      isSystemUser = u.isSystemUser or false;
-      isNormalUser = u.isNormalUser or false;
+      uid = option (u.uid or null);
+      group = option (u.group or "");
+      isSystemUser = option (u.isSystemUser or false);
+      isNormalUser = option (u.isNormalUser or false);
     }) (config.users.users or { }));
-    groups = option (builtins.mapAttrs (_: g: { gid = g.gid or null; }) (config.users.groups or { }));
+    groups = option (builtins.mapAttrs (_: g: { gid = option (g.gid or null); }) (config.users.groups or { }));
     sysusersEnable = option (config.systemd.sysusers.enable or null);
     userbornEnable = option (config.services.userborn.enable or null);
   };

@@ -132,8 +132,10 @@ export async function stageSystem(
     for (const parent of ['var', 'var/lib', 'var/lib/nixos']) {
       if ((await mkdir(path.join(rootDir, parent), { recursive: true })) !== undefined) await chmod(path.join(rootDir, parent), 0o755);
     }
-    await writeFile(path.join(dir, 'uid-map'), idMapFile(checked.ids.uids), { mode: 0o644 });
-    await writeFile(path.join(dir, 'gid-map'), idMapFile(checked.ids.gids), { mode: 0o644 });
+    for (const [name, ids] of [['uid-map', checked.ids.uids], ['gid-map', checked.ids.gids]] as const) {
+      await writeFile(path.join(dir, name), idMapFile(ids));
+      await chmod(path.join(dir, name), 0o644);
+    }
   }
   await writeNixDatabase(closure, rootDir, scratchDir, pinnedTime);
   const ids = checked.ids ?? { uids: new Map(), gids: new Map(), allocated: new Set<string>() };
