@@ -30,37 +30,19 @@
 #   imported by the user's file evaluates more slowly than under nix-build.
 # - Values passed with --arg are evaluated by Nix before the shim sees them: a
 #   `--arg pkgs 'import <nixpkgs> { }'` is not intercepted inside.
-{ file, attrPath }:
+{ file
+, attrPath
+  # false: the file is read with plain `import` (Nix caches each file) and calls are
+  # recorded only where a substituted nixpkgs (src/nix/substitute.ts) puts the recorder.
+, intercept ? true
+}:
 { ... }@autoArgs:
 let
-  serializeArgs = import ./serialize-args.nix;
-
   realScopedImport = builtins.scopedImport;
 
   isMakeDiskImageFile = path: baseNameOf (toString path) == "make-disk-image.nix";
 
-  callMarker = "__nixdiskMakeDiskImageCall";
-
-  # The image is only built later, by nixdisk; a user's file may still interpolate
-  # the result, so it gets a store-path-shaped name that cannot clash with a real one
-  # ('e', 'o', 'u' and 't' are not in Nix's base-32 alphabet).
-  placeholderHash = "nixdisknotbuiltyetplaceholder000";
-
-  recordCall = import ./make-disk-image-signature.nix (args:
-    let
-      name = if builtins.isString (args.name or null) then args.name else "nixos-disk-image";
-      outPath = "${builtins.storeDir}/${placeholderHash}-${name}";
-      result = {
-        type = "derivation";
-        inherit name outPath;
-        drvPath = "${builtins.storeDir}/${placeholderHash}-${name}.drv";
-        outputName = "out";
-        outputs = [ "out" ];
-        out = result;
-        all = [ result ];
-        ${callMarker} = serializeArgs args;
-      };
-    in result);
+  inherit (import ./recorder.nix) callMarker placeholderHash recordCall;
 
   # The names every intercepted file sees instead of the built-in ones. A file that
   # calls scopedImport with its own overrides keeps them, except that import and
@@ -74,7 +56,7 @@ let
     };
   };
 
-  value = (interceptingScope { }).import file;
+  value = if intercept then (interceptingScope { }).import file else import file;
 
   # nix-build's auto-calling: a function with formals gets the --arg/--argstr values
   # it names; a missing argument without a default is an error. Nix cannot tell a
@@ -91,7 +73,9 @@ let
       else v (builtins.intersectAttrs formals autoArgs)
     else v;
 
-  describePath = path: if path == [ ] then file else "attribute `${builtins.concatStringsSep "." path}` of ${file}";
+  # `file` is a path value for a search-path form (`<nixpkgs/nixos>`): toString names it
+  # without copying it to the store.
+  describePath = path: if path == [ ] then toString file else "attribute `${builtins.concatStringsSep "." path}` of ${toString file}";
 
   isCall = v: builtins.isAttrs v && v ? ${callMarker};
 

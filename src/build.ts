@@ -11,16 +11,23 @@ import { valueFromJson, valueToJson } from './analysis/from-json.js';
 import { toImageOptions } from './analysis/to-options.js';
 import type { Attr } from './analysis/value.js';
 import { step, type EventSink } from './events.js';
-import { buildImage, type BuiltImage } from './image/build-image.js';
+import { buildImage, type BuildImageRequest, type BuiltImage } from './image/build-image.js';
 import type { Compression } from './image/convert.js';
 import { OutputDir } from './image/output-dir.js';
-import { closureOf, realise } from './nix/closure.js';
-import { evaluateCallSite, type EvaluateRequest } from './nix/evaluate.js';
-import { installablesOf, isSerializedDerivation, isSerializedString, type SerializedCall } from './nix/serialized.js';
+import { closureOf, realise, type Closure } from './nix/closure.js';
+import { evaluateCallSite, evaluateFlakeCall, isSearchPathForm, type EvaluateRequest } from './nix/evaluate.js';
+import {
+  installablesOf,
+  isSerializedDerivation,
+  isSerializedString,
+  type SerializedCall,
+} from './nix/serialized.js';
 import { stopToolsOn } from './tools.js';
 import { NO_RANGE, type SourceRange } from './syntax/range.js';
 
 export interface BuildRequest extends EvaluateRequest {
+  /** `file` is a flake installable (`DIR#nixosConfigurations.HOST.config.system.build.NAME`), its nixpkgs the named input. */
+  flake?: { nixpkgsInput: string };
   outDir: string;
   compression: Compression;
   workRoot?: string;
@@ -49,32 +56,87 @@ async function evaluateAndBuild(request: BuildRequest): Promise<BuiltImage & { w
   const started = performance.now();
   // Before any Nix work: a refused output folder should not cost a realise first.
   await OutputDir.assertReplaceable(request.outDir);
-  const { args: call } = await step(emit, 'evaluate', `evaluating ${request.file}${request.attr ? ` -A ${request.attr}` : ''}`, () =>
-    evaluateCallSite(request),
-  );
+  const { args: call } = await step(emit, 'evaluate', `evaluating ${request.file}${request.attr ? ` -A ${request.attr}` : ''}`, async () => {
+    const evaluated = request.flake
+      ? await evaluateFlakeCall({ installable: request.file, nixpkgsInput: request.flake.nixpkgsInput, cwd: request.cwd })
+      : await evaluateCallSite(request);
+    emit({ type: 'log', step: 'evaluate', line: EVALUATION_ROUTES[evaluated.route] });
+    return evaluated;
+  });
   signal?.throwIfAborted();
+  // A search-path form or a flake names no file of the user's to point diagnostics into.
+  const file = isSearchPathForm(request.file) || request.flake ? undefined : path.resolve(request.cwd ?? process.cwd(), request.file);
+  return buildEvaluatedCall(call, {
+    file: file ? await readFile(file, 'utf8').then((text) => ({ path: file, text }), () => ({ path: file, text: '' })) : undefined,
+    origin: request.attr ? `${request.file} -A ${request.attr}` : request.file,
+    storePaths: {
+      realise: (installables) => realise(installables, (line) => emit({ type: 'log', step: 'realise', line })).then(() => undefined),
+      closureOf,
+    },
+    outDir: request.outDir,
+    compression: request.compression,
+    workRoot: request.workRoot,
+    signal,
+    emit,
+    started,
+  });
+}
 
-  const file = path.resolve(request.cwd ?? process.cwd(), request.file);
-  const given = await locatedArguments(call, file);
+const EVALUATION_ROUTES = {
+  substitute: "evaluated against a copy of nixpkgs whose make-disk-image.nix records the call",
+  shim: 'evaluated with every import of make-disk-image.nix intercepted',
+} as const;
+
+/**
+ * Where the store paths come from once the arguments are known. `nixdisk build` realises
+ * what the arguments refer to and reads the host's Nix database; a Nix builder has its
+ * inputs already and reads the graph Nix exported into its build folder.
+ */
+export interface StorePathSource {
+  realise?: (installables: string[]) => Promise<void>;
+  /** The closure of the image's roots, with each path's registration. */
+  closureOf: (roots: string[]) => Promise<Closure>;
+}
+
+/** The image pipeline's request, with the options and closure still to come from the call. */
+export interface EvaluatedCallBuild extends Omit<BuildImageRequest, 'options' | 'closure'> {
+  /** The file the call was evaluated from, to place diagnostics; absent in a Nix builder. */
+  file?: { path: string; text: string };
+  /** What the call came from when there is no file to point into (`<nixpkgs/nixos>`, a derivation). */
+  origin?: string;
+  storePaths: StorePathSource;
+  started?: number;
+}
+
+/**
+ * Everything after evaluation, shared by `nixdisk build` and the nix-build drop-in's
+ * builder: make-disk-image's rules and defaults, the closure, the image pipeline.
+ */
+export async function buildEvaluatedCall(call: SerializedCall, build: EvaluatedCallBuild): Promise<BuiltImage & { warnings: Diagnostic[] }> {
+  const { emit, signal } = build;
+  const started = build.started ?? performance.now();
+  const where = build.file?.path ?? build.origin ?? 'the make-disk-image call';
+  const given = locatedArguments(call, build.file);
   if (call.defaultEfiVariables != null && !given.attrs.has('efiVariables')) {
     given.attrs.set('efiVariables', { value: valueFromJson(call.defaultEfiVariables, given.callRange), nameRange: given.callRange });
   }
   const { args, diagnostics } = checkArguments(given.attrs, given.callRange, given.callRange, new Set(['pkgs', 'lib']));
   const errors = diagnostics.filter((d) => d.severity === 'error');
-  if (errors.length > 0) throw new ArgumentsError(file, errors);
+  if (errors.length > 0) throw new ArgumentsError(where, errors);
   const options = toImageOptions(args);
 
   const channel = !options.onlyNixStore && options.copyChannel && call.channel && isSerializedDerivation(call.channel) ? call.channel : null;
-  const installables = [...new Set([call.arguments, channel, call.defaultEfiVariables ?? null].flatMap((value) => (value ? installablesOf(value) : [])))].sort();
-  await step(emit, 'realise', `realising ${installables.length} store path(s)`, () =>
-    realise(installables, (line) => emit({ type: 'log', step: 'realise', line })),
-  );
-  signal?.throwIfAborted();
+  const { realise: realiseInstallables, closureOf: closureOfRoots } = build.storePaths;
+  if (realiseInstallables) {
+    const installables = [...new Set([call.arguments, channel, call.defaultEfiVariables ?? null].flatMap((value) => (value ? installablesOf(value) : [])))].sort();
+    await step(emit, 'realise', `realising ${installables.length} store path(s)`, () => realiseInstallables(installables));
+    signal?.throwIfAborted();
+  }
   const toplevel = call.arguments.config?.toplevel;
   const toplevelPath = toplevel && isSerializedDerivation(toplevel) ? toplevel.$out : toplevel && isSerializedString(toplevel) ? toplevel.$string : null;
   // FACTS §6.2: closureInfo over toplevel + the channel + additionalPaths.
   const roots = [...options.additionalPaths, ...(toplevelPath ? [toplevelPath] : []), ...(channel ? [channel.$out] : [])];
-  const closure = await step(emit, 'closure', 'reading the closure', () => closureOf(roots));
+  const closure = await step(emit, 'closure', 'reading the closure', () => closureOfRoots(roots));
   signal?.throwIfAborted();
 
   const system = {
@@ -83,7 +145,8 @@ async function evaluateAndBuild(request: BuildRequest): Promise<BuiltImage & { w
     channelMissing: call.channel && '$missing' in call.channel ? call.channel.$missing : null,
     config: (call.arguments.config ?? {}) as Record<string, unknown>,
   };
-  const built = await buildImage({ options, closure, outDir: request.outDir, compression: request.compression, workRoot: request.workRoot, signal, emit, system });
+  const { file: _file, origin: _origin, storePaths: _storePaths, started: _started, ...request } = build;
+  const built = await buildImage({ ...request, options, closure, system });
   emit({ type: 'done', outDir: built.outDir, image: built.imagePath, seconds: (performance.now() - started) / 1000 });
   return { ...built, warnings: diagnostics.filter((d) => d.severity !== 'error') };
 }
@@ -92,9 +155,8 @@ async function evaluateAndBuild(request: BuildRequest): Promise<BuiltImage & { w
  * The evaluated arguments as Values, placed where the file spells them when the call
  * site that was evaluated can be told among the file's, so rule violations point at source.
  */
-async function locatedArguments(call: SerializedCall, file: string): Promise<{ attrs: Map<string, Attr>; callRange: SourceRange }> {
-  const text = await readFile(file, 'utf8').catch(() => '');
-  const site = evaluatedCallSite(analyzeFile(file, text).callSites, call);
+function locatedArguments(call: SerializedCall, file: { path: string; text: string } | undefined): { attrs: Map<string, Attr>; callRange: SourceRange } {
+  const site = file ? evaluatedCallSite(analyzeFile(file.path, file.text).callSites, call) : undefined;
   const callRange = site?.range ?? NO_RANGE;
   const staticAttrs = site?.argument.kind === 'attrs' ? site.argument.attrs : undefined;
   const attrs = new Map<string, Attr>();

@@ -3,7 +3,9 @@ import { catchInterrupts } from './interrupt.js';
 import { diagnosticPaint, err, out } from './output.js';
 
 interface BuildArguments {
-  file: string;
+  file?: string;
+  flake?: string;
+  'nixpkgs-input': string;
   attr?: string;
   arg?: string[];
   argstr?: string[];
@@ -20,12 +22,20 @@ function pairs(flat: readonly string[] | undefined): [string, string][] {
   return result;
 }
 
+function usageErrorOf(argv: BuildArguments): string | undefined {
+  if ((argv.file === undefined) === (argv.flake === undefined)) return 'Name either FILE or --flake FLAKE#ATTR.';
+  if (argv.flake !== undefined && argv.attr !== undefined) return 'With --flake, the attribute goes after the #, not in -A.';
+  return undefined;
+}
+
 const build: CommandModule<object, BuildArguments> = {
-  command: 'build <file>',
+  command: 'build [file]',
   describe: 'Evaluate FILE with Nix and write the image it describes, without a VM',
   builder: (yargs) =>
     (yargs as Argv)
-      .positional('file', { type: 'string', describe: 'a .nix file whose value (or -A attribute) is a make-disk-image call', demandOption: true })
+      .positional('file', { type: 'string', describe: 'a .nix file (or <nixpkgs/nixos>) whose value or -A attribute is a make-disk-image call' })
+      .option('flake', { type: 'string', describe: 'FLAKE#ATTR: a make-disk-image call in a flake, e.g. .#nixosConfigurations.HOST.config.system.build.NAME' })
+      .option('nixpkgs-input', { type: 'string', default: 'nixpkgs', describe: 'with --flake: the input that is nixpkgs' })
       .option('attr', { alias: 'A', type: 'string', describe: 'the attribute path of the call, as nix-build -A' })
       .option('arg', { type: 'string', array: true, nargs: 2, describe: 'NAME EXPR: pass a Nix expression to the file\'s function' })
       .option('argstr', { type: 'string', array: true, nargs: 2, describe: 'NAME STRING: pass a string to the file\'s function' })
@@ -37,8 +47,17 @@ const build: CommandModule<object, BuildArguments> = {
         describe: 'qcow2-compressed codec: zlib as nixpkgs, or zstd (several times faster; needs QEMU ≥ 5.1 to read)',
       })
       .option('json', { type: 'boolean', default: false, describe: 'progress as one JSON event per line on stderr' })
-      .example('$0 build examples/store-only.nix -o result', 'build the example store image into ./result') as Argv<BuildArguments>,
+      .example('$0 build examples/store-only.nix -o result', 'build the example store image into ./result')
+      .example("$0 build '<nixpkgs/nixos>' -A config.system.build.qcow -I nixos-config=./configuration.nix", 'an image a NixOS configuration defines')
+      .example('$0 build --flake .#nixosConfigurations.host.config.system.build.qcow', 'the same from a flake') as Argv<BuildArguments>,
   handler: async (argv) => {
+    const usageError = usageErrorOf(argv);
+    if (usageError) {
+      // As main.ts reports yargs' own usage errors.
+      process.stderr.write(`nixdisk: ${usageError}\nRun \`nixdisk --help\` for usage.\n`);
+      process.exitCode = 2;
+      return;
+    }
     const { buildFromFile, ArgumentsError } = await import('../build.js');
     const { formatRecord, toRecord } = await import('../analysis/format.js');
     const { progressMode, progressSink } = await import('./progress.js');
@@ -52,7 +71,8 @@ const build: CommandModule<object, BuildArguments> = {
     );
     try {
       const built = await buildFromFile({
-        file: argv.file,
+        file: argv.flake ?? argv.file!,
+        ...(argv.flake !== undefined ? { flake: { nixpkgsInput: argv['nixpkgs-input'] } } : {}),
         attr: argv.attr,
         args: pairs(argv.arg).map(([name, expr]) => ({ name, expr })),
         argstrs: pairs(argv.argstr).map(([name, value]) => ({ name, value })),
@@ -64,7 +84,7 @@ const build: CommandModule<object, BuildArguments> = {
       });
       progress.stop();
       for (const warning of built.warnings) {
-        const record = toRecord(argv.file, warning);
+        const record = toRecord(argv.flake ?? argv.file!, warning);
         say(formatRecord(record, diagnosticPaint(err)), { type: 'diagnostic', ...record });
       }
       process.stdout.write(out.bold(built.outDir) + '\n');
@@ -76,7 +96,7 @@ const build: CommandModule<object, BuildArguments> = {
         process.exitCode = interrupts.exitCode();
       } else if (error instanceof ArgumentsError) {
         for (const d of error.diagnostics) {
-          const record = toRecord(argv.file, d);
+          const record = toRecord(argv.flake ?? argv.file!, d);
           say(formatRecord(record, diagnosticPaint(err)), { type: 'diagnostic', ...record });
         }
         process.exitCode = 1;

@@ -43,6 +43,8 @@ export interface BuildImageRequest {
   options: ImageOptions;
   closure: Closure;
   outDir: string;
+  /** Write into `outDir` itself, a fresh path (a Nix builder's $out); see OutputDir.begin. */
+  outputInPlace?: boolean;
   compression: Compression;
   /** Where the scratch folder goes; large (a filesystem image and its staging tree). */
   workRoot?: string;
@@ -79,11 +81,11 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
     system = await checkSystem(options, request.system, filesystem.readsGrafts === true);
     mounts = imageMounts(options);
     if (options.installBootLoader) await checkBootLoader(request.system.config, system.toplevel);
-    if (options.touchEFIVars && options.efiVariables === null) {
-      throw new Error('touchEFIVars needs efiVariables (by default OVMF.variables): pass efiVariables, or an OVMF package that has `variables`');
-    }
   }
-  const output = await OutputDir.begin(request.outDir);
+  if (options.touchEFIVars && options.efiVariables === null) {
+    throw new Error('touchEFIVars needs efiVariables (by default OVMF.variables): pass efiVariables, or an OVMF package that has `variables`');
+  }
+  const output = await OutputDir.begin(request.outDir, { inPlace: request.outputInPlace });
   // When the scratch folder cannot be made (TMPDIR missing, disk full), the output's
   // temporary sibling must not stay behind.
   const workDir = await mkdtemp(path.join(request.workRoot ?? os.tmpdir(), 'nixdisk-build-')).catch(async (error: unknown) => {
@@ -153,7 +155,7 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
     const imagePath = path.join(output.tempDir, plan.imageFileName);
     await writeImageFile(plan, parts, { file: fsBuild.output, pending }, imagePath, workDir, request.compression, emit, signal);
 
-    if (full && options.touchEFIVars) {
+    if (options.touchEFIVars) {
       // FACTS §8: a copy of the variable store, made before the image in nixpkgs' preVM.
       // With canTouchEfiVariables, plus the boot entry the loader's installer adds.
       const entries = installation && mounts ? bootEntriesOnPartitions(installation.efiBootEntries, mounts, plan.table) : [];

@@ -30,7 +30,16 @@ export class OutputDir {
     }
   }
 
-  static async begin(outDir: string): Promise<OutputDir> {
+  /**
+   * A Nix builder's `$out` is written where it is (`inPlace`): Nix owns that fresh path,
+   * removes it when the build fails, and postVM must see its real name.
+   */
+  static async begin(outDir: string, { inPlace = false } = {}): Promise<OutputDir> {
+    if (inPlace) {
+      const finalDir = path.resolve(outDir);
+      await mkdir(finalDir);
+      return new OutputDir(finalDir, finalDir, undefined);
+    }
     await OutputDir.assertReplaceable(outDir);
     const finalDir = path.resolve(outDir);
     const createdParent = await mkdir(path.dirname(finalDir), { recursive: true });
@@ -41,6 +50,7 @@ export class OutputDir {
 
   /** Moves the finished folder into place, replacing an earlier output as one rename. */
   async commit(): Promise<void> {
+    if (this.tempDir === this.finalDir) return;
     let previous: string | undefined;
     if (await exists(this.finalDir)) {
       previous = temporarySibling(this.finalDir, 'old');

@@ -123,6 +123,53 @@ export async function closureOf(storePaths: string[]): Promise<Closure> {
   return closureFromInfos(parseRegistration(dump.stdout));
 }
 
+/**
+ * One entry of the graph Nix writes for `exportReferencesGraph` into a structured-attrs
+ * builder's `.attrs.json` (Nix 2.8: also `closureSize`, and `ca` for content-addressed paths).
+ */
+export interface ExportedPathInfo {
+  path: string;
+  narHash: string;
+  narSize: number;
+  references: string[];
+  deriver?: string;
+}
+
+/**
+ * The closure of `roots` inside a graph Nix exported to a builder, which holds the
+ * closure of every exported path: the same paths and registration `closureOf` reads from
+ * the host's database, for builders that have no database (a sandbox, a remote builder).
+ * Roots may name a file inside a store path, as make-disk-image's additionalPaths may.
+ */
+export function closureFromGraph(graph: readonly ExportedPathInfo[], roots: readonly string[], storeDir = '/nix/store'): Closure {
+  const byPath = new Map(graph.map((entry) => [entry.path, entry]));
+  const reached = new Map<string, StorePathInfo>();
+  const visit = (storePath: string, from: string) => {
+    if (reached.has(storePath)) return;
+    const entry = byPath.get(storePath);
+    if (!entry) throw new NixStoreError(`nixdisk: ${storePath} (${from}) is not in the closure Nix exported to this build`, '');
+    reached.set(storePath, {
+      path: entry.path,
+      narHash: normalizeNarHash(entry.narHash),
+      narSize: entry.narSize,
+      deriver: entry.deriver ?? null,
+      references: [...entry.references].sort(),
+    });
+    for (const reference of entry.references) visit(reference, `referred to by ${storePath}`);
+  };
+  for (const root of roots) visit(storePathOf(root, storeDir), 'a root of the image');
+  return closureFromInfos([...reached.values()]);
+}
+
+/** The store path a file name lies in: `/nix/store/abc-x/bin/y` → `/nix/store/abc-x`. */
+export function storePathOf(file: string, storeDir = '/nix/store'): string {
+  const prefix = storeDir.replace(/\/+$/, '') + '/';
+  if (!file.startsWith(prefix)) throw new NixStoreError(`nixdisk: ${file} is not in the Nix store (${storeDir})`, '');
+  const name = file.slice(prefix.length).split('/')[0];
+  if (!name) throw new NixStoreError(`nixdisk: ${file} names no store path`, '');
+  return prefix + name;
+}
+
 /** The NAR hash of any file or directory tree, in the registration's form (for verify). */
 export async function narHashOf(fileOrDirectory: string): Promise<string> {
   const run = await runNixTool('nix-hash', ['--type', 'sha256', '--base32', fileOrDirectory]);

@@ -1,6 +1,9 @@
+import { mkdtemp, realpath, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../package.js';
-import { OFFLINE_OPTIONS, runNixTool } from './run.js';
+import { OFFLINE_OPTIONS, runNixTool, type NixRun } from './run.js';
+import { substituteNixpkgs } from './substitute.js';
 import type { SerializedCall } from './serialized.js';
 
 export const NIXLIB_DIR = path.join(PACKAGE_ROOT, 'nixlib');
@@ -80,13 +83,26 @@ export function nixErrorText(stderr: string): string {
     .replace(/\s+$/, '');
 }
 
-/** The nix-instantiate command line that evaluates one call site through the shim. */
-export function evaluationArguments(request: EvaluateRequest, cwd: string): string[] {
-  const file = path.resolve(cwd, request.file);
+/**
+ * `<nixpkgs/nixos>` and the like: a file found on the Nix search path (-I, NIX_PATH), as
+ * nix-build takes it, rather than a file name relative to the working folder.
+ */
+export function isSearchPathForm(file: string): boolean {
+  return /^<[A-Za-z0-9._+\-/]+>$/.test(file);
+}
+
+/**
+ * The nix-instantiate command line that evaluates one call site through the shim: every
+ * import intercepted, or, given a substituted nixpkgs, plain imports with `<nixpkgs>`
+ * pointing at the substitute (searched before the user's -I entries).
+ */
+export function evaluationArguments(request: EvaluateRequest, cwd: string, substitutedNixpkgs?: string): string[] {
+  const file = isSearchPathForm(request.file) ? request.file : nixStringLiteral(path.resolve(cwd, request.file));
   const attrPath = parseAttrPath(request.attr ?? '');
   const expr =
-    `import ${nixStringLiteral(SHIM)} { file = ${nixStringLiteral(file)}; ` +
-    `attrPath = builtins.fromJSON ${nixStringLiteral(JSON.stringify(attrPath))}; }`;
+    `import ${nixStringLiteral(SHIM)} { file = ${file}; ` +
+    `attrPath = builtins.fromJSON ${nixStringLiteral(JSON.stringify(attrPath))}; ` +
+    `intercept = ${substitutedNixpkgs ? 'false' : 'true'}; }`;
   return [
     '--eval',
     '--strict',
@@ -97,6 +113,7 @@ export function evaluationArguments(request: EvaluateRequest, cwd: string): stri
     '--option',
     'extra-nix-path',
     `nixpkgs=${STAND_IN_NIXPKGS}`,
+    ...(substitutedNixpkgs ? ['-I', `nixpkgs=${substitutedNixpkgs}`] : []),
     ...request.includes.flatMap((entry) => ['-I', entry]),
     '--expr',
     expr,
@@ -114,13 +131,34 @@ function isSerializedCall(value: unknown): value is SerializedCall {
 }
 
 /**
- * Evaluates the user's file with the real Nix, with every make-disk-image.nix
- * import intercepted (nixlib/shim.nix), and returns the arguments of the call that
- * the file (or its attribute `attr`) evaluates to.
+ * Evaluates the user's file with the real Nix and returns the arguments of the
+ * make-disk-image call that the file (or its attribute `attr`) evaluates to. When the
+ * search path has a nixpkgs, it is evaluated against a substitute of it whose
+ * make-disk-image.nix records the call (src/nix/substitute.ts), so Nix keeps its file
+ * cache; a call that does not go through `<nixpkgs>` is then found by intercepting every
+ * import instead (nixlib/shim.nix).
  */
-export async function evaluateCallSite(request: EvaluateRequest): Promise<{ args: SerializedCall }> {
+export async function evaluateCallSite(request: EvaluateRequest): Promise<{ args: SerializedCall; route: 'substitute' | 'shim' }> {
   const cwd = request.cwd ?? process.cwd();
+  const nixpkgs = await nixpkgsOnSearchPath(request.includes, cwd);
+  if (nixpkgs) {
+    const work = await mkdtemp(path.join(os.tmpdir(), 'nixdisk-nixpkgs-'));
+    try {
+      const substitute = path.join(work, 'nixpkgs');
+      await substituteNixpkgs(nixpkgs, substitute, 'link');
+      const run = await runNixTool('nix-instantiate', evaluationArguments(request, cwd, substitute), { cwd });
+      if (run.exitCode === 0 || !/is not a make-disk-image call/.test(run.stderr)) {
+        return { args: parseCallOutput(run, request), route: 'substitute' };
+      }
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  }
   const run = await runNixTool('nix-instantiate', evaluationArguments(request, cwd), { cwd });
+  return { args: parseCallOutput(run, request), route: 'shim' };
+}
+
+function parseCallOutput(run: NixRun, request: EvaluateRequest): SerializedCall {
   const where = request.attr ? `attribute \`${request.attr}\` of ${request.file}` : request.file;
   if (run.exitCode !== 0) {
     throw new NixEvaluationError(`Nix could not evaluate ${where}:\n${nixErrorText(run.stderr)}`, run.stderr);
@@ -134,7 +172,19 @@ export async function evaluateCallSite(request: EvaluateRequest): Promise<{ args
   if (!isSerializedCall(parsed)) {
     throw new NixEvaluationError(`nixdisk: the evaluation shim returned an unexpected shape for ${where}`, run.stderr);
   }
-  return { args: parsed };
+  return parsed;
+}
+
+/**
+ * The nixpkgs `<nixpkgs>` names with the user's -I entries and NIX_PATH, when it is one
+ * (it holds nixos/lib/make-disk-image.nix) and not nixdisk's own stand-in.
+ */
+async function nixpkgsOnSearchPath(includes: string[], cwd: string): Promise<string | undefined> {
+  const run = await runNixTool('nix-instantiate', [...includes.flatMap((entry) => ['-I', entry]), '--find-file', 'nixpkgs'], { cwd });
+  if (run.exitCode !== 0) return undefined;
+  const found = await realpath(run.stdout.trim()).catch(() => undefined);
+  if (!found || found === (await realpath(STAND_IN_NIXPKGS))) return undefined;
+  return (await stat(path.join(found, 'nixos', 'lib', 'make-disk-image.nix')).catch(() => undefined))?.isFile() ? found : undefined;
 }
 
 /**
@@ -157,4 +207,73 @@ export async function instantiate(request: Pick<EvaluateRequest, 'file' | 'attr'
     throw new NixEvaluationError(`Nix could not instantiate ${request.file}:\n${nixErrorText(run.stderr)}`, run.stderr);
   }
   return run.stdout.split('\n').filter((line) => line !== '');
+}
+
+/** Nix 2.8 keeps flakes behind these experimental features; nixdisk turns them on for its own calls. */
+export const FLAKE_FEATURES = ['--extra-experimental-features', 'nix-command flakes'];
+
+/** The recorder's attribute holding the serialized call (nixlib/recorder.nix). */
+const CALL_MARKER = '__nixdiskMakeDiskImageCall';
+
+export interface FlakeRequest {
+  /** `DIR#attr.path` (any flake reference before the `#`). */
+  installable: string;
+  /** The input that is nixpkgs; its make-disk-image.nix is the one replaced. */
+  nixpkgsInput: string;
+  cwd?: string;
+}
+
+/** Splits `ref#attr` as nix build does; the attribute is required here (a call, not a package). */
+export function parseFlakeInstallable(installable: string): { ref: string; attr: string } {
+  const at = installable.indexOf('#');
+  if (at < 0 || at === installable.length - 1) {
+    throw new NixEvaluationError(`nixdisk: \`${installable}\` names no attribute; write FLAKE#nixosConfigurations.HOST.config.system.build.NAME`, '');
+  }
+  const ref = installable.slice(0, at);
+  return { ref: ref === '' ? '.' : ref, attr: installable.slice(at + 1) };
+}
+
+/**
+ * Evaluates a make-disk-image call inside a flake (e.g. a NixOS configuration's
+ * `config.system.build.NAME`), with the flake's nixpkgs input overridden by a copy in
+ * which make-disk-image.nix records the call: the flake, its lock file and every other
+ * input stay as they are. Works offline for inputs already in the store.
+ */
+export async function evaluateFlakeCall(request: FlakeRequest): Promise<{ args: SerializedCall; route: 'substitute' }> {
+  const cwd = request.cwd ?? process.cwd();
+  const { ref, attr } = parseFlakeInstallable(request.installable);
+  const archive = await runNixTool('nix', [...FLAKE_FEATURES, ...OFFLINE_OPTIONS, 'flake', 'archive', '--json', '--dry-run', '--no-write-lock-file', ref], { cwd });
+  if (archive.exitCode !== 0) throw new NixEvaluationError(`Nix could not read the flake ${ref}:\n${nixErrorText(archive.stderr)}`, archive.stderr);
+  const inputs = (JSON.parse(archive.stdout) as { inputs?: Record<string, { path?: string }> }).inputs ?? {};
+  const nixpkgs = inputs[request.nixpkgsInput]?.path;
+  if (!nixpkgs) {
+    const names = Object.keys(inputs);
+    throw new NixEvaluationError(
+      `nixdisk: the flake ${ref} has no input \`${request.nixpkgsInput}\` (its inputs: ${names.length > 0 ? names.join(', ') : 'none'}); name the one that is nixpkgs with --nixpkgs-input`,
+      '',
+    );
+  }
+  const work = await mkdtemp(path.join(os.tmpdir(), 'nixdisk-nixpkgs-'));
+  try {
+    const substitute = path.join(work, 'nixpkgs');
+    await substituteNixpkgs(nixpkgs, substitute, 'copy');
+    const run = await runNixTool(
+      'nix',
+      [...FLAKE_FEATURES, ...OFFLINE_OPTIONS, 'eval', '--json', '--no-write-lock-file',
+        '--override-input', request.nixpkgsInput, `path:${substitute}`, `${ref}#${attr}`, '--apply', `v: v.${CALL_MARKER} or null`],
+      { cwd },
+    );
+    if (run.exitCode !== 0) throw new NixEvaluationError(`Nix could not evaluate ${request.installable}:\n${nixErrorText(run.stderr)}`, run.stderr);
+    const parsed: unknown = JSON.parse(run.stdout);
+    if (parsed === null) {
+      throw new NixEvaluationError(
+        `nixdisk: ${request.installable} is not a make-disk-image call from the flake's \`${request.nixpkgsInput}\` input; point at config.system.build.NAME whose value is the call`,
+        run.stderr,
+      );
+    }
+    if (!isSerializedCall(parsed)) throw new NixEvaluationError(`nixdisk: the recorder returned an unexpected shape for ${request.installable}`, run.stderr);
+    return { args: parsed, route: 'substitute' };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
 }

@@ -53,7 +53,7 @@ describe('nixdisk build --help', () => {
   it('a missing FILE is a usage error (exit 2)', async () => {
     const run = await nixdisk(['build'], { cwd: dir });
     expect(run.code).toBe(2);
-    expect(run.stderr).toMatch(/Not enough non-option arguments/);
+    expect(run.stderr).toMatch(/Name either FILE or --flake FLAKE#ATTR/);
     expectNoStackTrace(run.stderr);
   });
 });
