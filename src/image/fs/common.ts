@@ -3,7 +3,6 @@ import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { lstat, mkdtemp, open, rename, rm, truncate } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { fsTypeFacts, labelProblem } from '../../fstypes.js';
-import { runTool } from '../../tools.js';
 import { FilesystemTooSmallError, type FilesystemBuild } from './filesystem.js';
 
 /** Refuses to overwrite: a build writes only files it created itself. */
@@ -49,22 +48,6 @@ export async function writingOutput<T>(build: { output: string; sourceDir: strin
   } catch (error) {
     await rm(output, { force: true });
     throw error;
-  }
-}
-
-/**
- * Removes a scratch folder. Copied or extracted store directories are read-only, which
- * stops an ordinary user's rm: those get u+w first. Directories only, since staged
- * files may be hard links into the store.
- */
-export async function removeScratchTree(dir: string): Promise<void> {
-  try {
-    await rm(dir, { recursive: true, force: true });
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'EACCES' && code !== 'EPERM') throw error;
-    await runTool('find', [dir, '-type', 'd', '!', '-perm', '-u+w', '-exec', 'chmod', 'u+w', '{}', '+']);
-    await rm(dir, { recursive: true, force: true });
   }
 }
 
