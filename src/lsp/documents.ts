@@ -1,0 +1,56 @@
+import { fileURLToPath } from 'node:url';
+import type { TextDocument } from 'vscode-languageserver-textdocument';
+import { analyzeFile, type FileAnalysis } from '../analysis/analyze.js';
+
+/** The analysis of one version of an open document, shared by diagnostics, hover, completion and code actions. */
+export interface AnalyzedDocument {
+  uri: string;
+  version: number;
+  text: string;
+  analysis: FileAnalysis;
+  /** How long the analysis took, which paces the next one while the user types. */
+  elapsedMs: number;
+}
+
+/**
+ * Only a file that names make-disk-image.nix can hold a call site (the finder follows
+ * bindings back to that literal). Other Nix files, most of what an editor opens, skip
+ * parsing: their syntax errors are the Nix language server's to report, as `check`
+ * keeps them quiet for files without a call site.
+ */
+const CALL_SITE_MARKER = 'make-disk-image';
+
+const NOTHING: FileAnalysis = { callSites: [], diagnostics: [] };
+
+/** A file: URI as the path the analysis resolves relative paths against; other schemes as they are. */
+export function documentPath(uri: string): string {
+  if (!uri.startsWith('file:')) return uri;
+  try {
+    return fileURLToPath(uri);
+  } catch {
+    return uri;
+  }
+}
+
+export function analyzeDocument(uri: string, version: number, text: string): AnalyzedDocument {
+  const started = performance.now();
+  const analysis = text.includes(CALL_SITE_MARKER) ? analyzeFile(documentPath(uri), text) : NOTHING;
+  return { uri, version, text, analysis, elapsedMs: performance.now() - started };
+}
+
+/** The latest analysis of each open document, recomputed only when its version changes. */
+export class AnalysisCache {
+  private readonly latest = new Map<string, AnalyzedDocument>();
+
+  get(document: TextDocument): AnalyzedDocument {
+    const cached = this.latest.get(document.uri);
+    if (cached && cached.version === document.version) return cached;
+    const fresh = analyzeDocument(document.uri, document.version, document.getText());
+    this.latest.set(document.uri, fresh);
+    return fresh;
+  }
+
+  forget(uri: string): void {
+    this.latest.delete(uri);
+  }
+}
