@@ -32,9 +32,20 @@ export function documentPath(uri: string): string {
   }
 }
 
+/**
+ * Larger documents are not analysed as you type: a make-disk-image file is a few KiB,
+ * and a megabyte of bindings in one call's argument set takes the analysis seconds
+ * (tens of seconds at 5 MB), during which the server could answer nothing.
+ */
+export const MAX_ANALYSED_CHARS = 1024 * 1024;
+
+export function isTooLarge(text: string): boolean {
+  return text.length > MAX_ANALYSED_CHARS;
+}
+
 export function analyzeDocument(uri: string, version: number, text: string): AnalyzedDocument {
   const started = performance.now();
-  const analysis = text.includes(CALL_SITE_MARKER) ? analyzeFile(documentPath(uri), text) : NOTHING;
+  const analysis = !isTooLarge(text) && text.includes(CALL_SITE_MARKER) ? analyzeFile(documentPath(uri), text) : NOTHING;
   return { uri, version, text, analysis, elapsedMs: performance.now() - started };
 }
 

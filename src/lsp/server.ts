@@ -15,7 +15,7 @@ import { packageVersion } from '../package.js';
 import { codeActions } from './code-actions.js';
 import { complete } from './completion.js';
 import { Debouncer, debounceDelay, toLspDiagnostic } from './diagnostics.js';
-import { AnalysisCache } from './documents.js';
+import { AnalysisCache, isTooLarge, MAX_ANALYSED_CHARS } from './documents.js';
 import { hover } from './hover.js';
 
 export function serve(connection: Connection): void {
@@ -26,9 +26,16 @@ export function serve(connection: Connection): void {
   const published = new Map<string, number>();
   const lastElapsedMs = new Map<string, number>();
 
+  /** Documents the user was told are too large, so the message comes once, not per keystroke. */
+  const toldTooLarge = new Set<string>();
+
   const publish = (uri: string): void => {
     const document = documents.get(uri);
     if (!document || published.get(uri) === document.version) return;
+    if (isTooLarge(document.getText()) && !toldTooLarge.has(uri)) {
+      toldTooLarge.add(uri);
+      connection.console.info(`nixdisk: ${uri} is over ${MAX_ANALYSED_CHARS} characters; not checking it as you type (run \`nixdisk check\` on it)`);
+    }
     try {
       const analyzed = cache.get(document);
       lastElapsedMs.set(uri, analyzed.elapsedMs);
@@ -59,6 +66,7 @@ export function serve(connection: Connection): void {
     cache.forget(document.uri);
     published.delete(document.uri);
     lastElapsedMs.delete(document.uri);
+    toldTooLarge.delete(document.uri);
     void connection.sendDiagnostics({ uri: document.uri, diagnostics: [] });
   });
 
