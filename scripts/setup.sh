@@ -16,6 +16,7 @@ tools=(
   mksquashfs:squashfs-tools mkfs.f2fs:f2fs-tools
   blkid:util-linux unshare:util-linux fakeroot:fakeroot faketime:faketime
   openssl:openssl pgrep:procps script:bsdutils
+  nvim:neovim
   make:make g++:g++ python3:python3
 )
 
