@@ -19,18 +19,13 @@ export function toLspDiagnostic(diagnostic: Diagnostic): LspDiagnostic {
   };
 }
 
-/** Bounds of the pause between the last edit and the analysis it triggers. */
-export const MIN_DELAY_MS = 5;
-export const MAX_DELAY_MS = 500;
-
 /**
- * The pause before analysing after an edit: as long as the last analysis of the
- * document took. A small file is checked almost at once; a file that takes 300 ms is
- * not re-analysed on every keystroke, since edits arriving meanwhile restart the wait.
+ * The pause between an edit and the analysis it triggers. Edits that arrive together (a
+ * paste, a multi-cursor change, an editor's batch, auto-repeat) are checked once; a
+ * longer pause would add directly to how late diagnostics follow typing, and a person's
+ * keystrokes are ten times further apart.
  */
-export function debounceDelay(lastAnalysisMs: number | undefined): number {
-  return Math.min(MAX_DELAY_MS, Math.max(MIN_DELAY_MS, Math.round(lastAnalysisMs ?? MIN_DELAY_MS)));
-}
+export const DEBOUNCE_MS = 10;
 
 /** One pending timer per document; a new edit restarts it. */
 export class Debouncer {

@@ -8,8 +8,6 @@ export interface AnalyzedDocument {
   version: number;
   text: string;
   analysis: FileAnalysis;
-  /** How long the analysis took, which paces the next one while the user types. */
-  elapsedMs: number;
 }
 
 /**
@@ -44,9 +42,8 @@ export function isTooLarge(text: string): boolean {
 }
 
 export function analyzeDocument(uri: string, version: number, text: string): AnalyzedDocument {
-  const started = performance.now();
   const analysis = !isTooLarge(text) && text.includes(CALL_SITE_MARKER) ? analyzeFile(documentPath(uri), text) : NOTHING;
-  return { uri, version, text, analysis, elapsedMs: performance.now() - started };
+  return { uri, version, text, analysis };
 }
 
 /** The latest analysis of each open document, recomputed only when its version changes. */

@@ -14,7 +14,7 @@ import { TextDocument } from 'vscode-languageserver-textdocument';
 import { packageVersion } from '../package.js';
 import { codeActions } from './code-actions.js';
 import { complete } from './completion.js';
-import { Debouncer, debounceDelay, toLspDiagnostic } from './diagnostics.js';
+import { DEBOUNCE_MS, Debouncer, toLspDiagnostic } from './diagnostics.js';
 import { AnalysisCache, isTooLarge, MAX_ANALYSED_CHARS } from './documents.js';
 import { hover } from './hover.js';
 
@@ -24,7 +24,6 @@ export function serve(connection: Connection): void {
   const debouncer = new Debouncer();
   /** The version whose diagnostics the client has, so an open followed by its change event publishes once. */
   const published = new Map<string, number>();
-  const lastElapsedMs = new Map<string, number>();
 
   /** Documents the user was told are too large, so the message comes once, not per keystroke. */
   const toldTooLarge = new Set<string>();
@@ -38,7 +37,6 @@ export function serve(connection: Connection): void {
     }
     try {
       const analyzed = cache.get(document);
-      lastElapsedMs.set(uri, analyzed.elapsedMs);
       published.set(uri, document.version);
       void connection.sendDiagnostics({ uri, version: document.version, diagnostics: analyzed.analysis.diagnostics.map(toLspDiagnostic) });
     } catch (error) {
@@ -59,13 +57,12 @@ export function serve(connection: Connection): void {
 
   documents.onDidOpen(({ document }) => publish(document.uri));
   documents.onDidChangeContent(({ document }) => {
-    debouncer.schedule(document.uri, debounceDelay(lastElapsedMs.get(document.uri)), () => publish(document.uri));
+    debouncer.schedule(document.uri, DEBOUNCE_MS, () => publish(document.uri));
   });
   documents.onDidClose(({ document }) => {
     debouncer.cancel(document.uri);
     cache.forget(document.uri);
     published.delete(document.uri);
-    lastElapsedMs.delete(document.uri);
     toldTooLarge.delete(document.uri);
     void connection.sendDiagnostics({ uri: document.uri, diagnostics: [] });
   });

@@ -1,7 +1,7 @@
 /** The features as pure functions of an analysed document and a cursor, table-driven. */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { complete } from '../../src/lsp/completion.js';
-import { debounceDelay, MAX_DELAY_MS, MIN_DELAY_MS } from '../../src/lsp/diagnostics.js';
+import { DEBOUNCE_MS, Debouncer } from '../../src/lsp/diagnostics.js';
 import { analyzeDocument, MAX_ANALYSED_CHARS } from '../../src/lsp/documents.js';
 import { hover } from '../../src/lsp/hover.js';
 import { locate } from '../../src/lsp/locate.js';
@@ -107,13 +107,24 @@ describe('documents', () => {
   });
 });
 
-describe('debounceDelay', () => {
-  it.each([
-    [undefined, MIN_DELAY_MS],
-    [0.3, MIN_DELAY_MS],
-    [42.4, 42],
-    [10_000, MAX_DELAY_MS],
-  ])('after an analysis of %s ms waits %s ms', (elapsed, delay) => {
-    expect(debounceDelay(elapsed)).toBe(delay);
+describe('Debouncer', () => {
+  it('runs only the last of the edits that arrive within the pause, per document', () => {
+    vi.useFakeTimers();
+    try {
+      const ran: string[] = [];
+      const debouncer = new Debouncer();
+      for (const version of [1, 2, 3]) debouncer.schedule('a', DEBOUNCE_MS, () => ran.push(`a${version}`));
+      debouncer.schedule('b', DEBOUNCE_MS, () => ran.push('b1'));
+      vi.advanceTimersByTime(DEBOUNCE_MS - 1);
+      expect(ran).toEqual([]);
+      vi.advanceTimersByTime(1);
+      expect(ran).toEqual(['a3', 'b1']);
+      debouncer.schedule('a', DEBOUNCE_MS, () => ran.push('a4'));
+      debouncer.cancel('a');
+      vi.advanceTimersByTime(DEBOUNCE_MS);
+      expect(ran).toEqual(['a3', 'b1']);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
