@@ -8,6 +8,8 @@ export interface AnalyzedDocument {
   version: number;
   text: string;
   analysis: FileAnalysis;
+  /** Whether the text went through the parser (see NativeMemoryGuard). */
+  parsed: boolean;
 }
 
 /**
@@ -42,8 +44,8 @@ export function isTooLarge(text: string): boolean {
 }
 
 export function analyzeDocument(uri: string, version: number, text: string): AnalyzedDocument {
-  const analysis = !isTooLarge(text) && text.includes(CALL_SITE_MARKER) ? analyzeFile(documentPath(uri), text) : NOTHING;
-  return { uri, version, text, analysis };
+  const parsed = !isTooLarge(text) && text.includes(CALL_SITE_MARKER);
+  return { uri, version, text, analysis: parsed ? analyzeFile(documentPath(uri), text) : NOTHING, parsed };
 }
 
 /** The latest analysis of each open document, recomputed only when its version changes. */

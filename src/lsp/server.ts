@@ -17,11 +17,13 @@ import { complete } from './completion.js';
 import { DEBOUNCE_MS, Debouncer, toLspDiagnostic } from './diagnostics.js';
 import { AnalysisCache, isTooLarge, MAX_ANALYSED_CHARS } from './documents.js';
 import { hover } from './hover.js';
+import { NativeMemoryGuard } from './memory.js';
 
 export function serve(connection: Connection): void {
   const documents = new TextDocuments(TextDocument);
   const cache = new AnalysisCache();
   const debouncer = new Debouncer();
+  const memory = new NativeMemoryGuard();
   /** The version whose diagnostics the client has, so an open followed by its change event publishes once. */
   const published = new Map<string, number>();
 
@@ -39,6 +41,7 @@ export function serve(connection: Connection): void {
       const analyzed = cache.get(document);
       published.set(uri, document.version);
       void connection.sendDiagnostics({ uri, version: document.version, diagnostics: analyzed.analysis.diagnostics.map(toLspDiagnostic) });
+      if (analyzed.parsed) memory.analysed(analyzed.text.length);
     } catch (error) {
       // A timer callback that throws would end the process: report and carry on.
       connection.console.error(`nixdisk: could not analyse ${uri}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
