@@ -24,7 +24,7 @@ function fullCollection(): void {
 export class NativeMemoryGuard {
   private parsedChars = 0;
 
-  constructor(private readonly budgetChars = 256 * 1024) {}
+  constructor(private readonly budgetChars = 128 * 1024) {}
 
   /** Call after each analysis of `chars` characters, once its diagnostics are on their way. */
   analysed(chars: number): void {
