@@ -17,6 +17,7 @@ tools=(
   blkid:util-linux unshare:util-linux fakeroot:fakeroot faketime:faketime
   openssl:openssl pgrep:procps script:bsdutils
   sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client
+  nvim:neovim
   make:make g++:g++ python3:python3
   # The bootable stand-in system (examples/nixos-standin) and the boot tests
   grub-mkimage:grub-common cpio:cpio busybox:busybox-static qemu-system-x86_64:qemu-system-x86

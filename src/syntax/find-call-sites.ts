@@ -5,7 +5,7 @@ import type ParserType from 'tree-sitter';
 import { PACKAGE_ROOT } from '../package.js';
 import { nixParser, type SyntaxNode, type Tree } from './parser.js';
 import type { CallSiteNode } from './callsite.js';
-import { consumerOf, lexicalDefinition, namedDescendants, rangeOf, unparenthesize } from './nodes.js';
+import { consumerOf, lexicalDefinition, rangeOf, unparenthesize } from './nodes.js';
 
 const TARGET_FILE = 'make-disk-image.nix';
 
@@ -124,7 +124,10 @@ function usesOfBinding(binding: SyntaxNode, value: SyntaxNode, form: string, roo
   const boundForm = `${name}, bound to ${form}`;
   const sites: CallSiteNode[] = [];
   const lexical = attrs.length === 1 && !!scope && /^(let_expression|rec_attrset_expression|let_attrset_expression)$/.test(scope.type);
-  for (const node of namedDescendants(lexical && scope.type === 'let_expression' ? scope : root)) {
+  // Only names and selections can apply the binding; asking the native side for just those
+  // avoids building a JS node for every other node of a large file (most of check's time).
+  const searched = lexical && scope.type === 'let_expression' ? scope : root;
+  for (const node of searched.descendantsOfType(['variable_expression', 'select_expression'])) {
     if (lexical && node.type === 'variable_expression' && node.text === name) {
       const definition = lexicalDefinition(name, node);
       if (definition !== undefined && definition !== 'argument' && sameNode(definition, value)) {

@@ -63,31 +63,6 @@ export function contains(outer: SyntaxNode, inner: SyntaxNode): boolean {
 }
 
 /**
- * Every named descendant of `root`, in source order, without recursion: files can
- * nest thousands of levels deep and must not overflow the stack.
- */
-export function namedDescendants(root: SyntaxNode): SyntaxNode[] {
-  const found: SyntaxNode[] = [];
-  const cursor = root.walk();
-  let descending = true;
-  for (;;) {
-    if (descending && cursor.gotoFirstChild()) {
-      if (cursor.nodeIsNamed) found.push(cursor.currentNode);
-      continue;
-    }
-    if (cursor.gotoNextSibling()) {
-      descending = true;
-      if (cursor.nodeIsNamed) found.push(cursor.currentNode);
-      continue;
-    }
-    if (!cursor.gotoParent()) break;
-    descending = false;
-    if (cursor.currentNode.id === root.id) break;
-  }
-  return found;
-}
-
-/**
  * Where a name used at `use` is bound lexically inside the file: the expression of a
  * `let`/`rec` binding `name = …;`, or `'argument'` when a function parameter binds it.
  * `with` scopes are ignored here (they only supply names nothing lexical binds).

@@ -1,0 +1,66 @@
+import { fileURLToPath } from 'node:url';
+import type { TextDocument } from 'vscode-languageserver-textdocument';
+import { analyzeFile, type FileAnalysis } from '../analysis/analyze.js';
+
+/** The analysis of one version of an open document, shared by diagnostics, hover, completion and code actions. */
+export interface AnalyzedDocument {
+  uri: string;
+  version: number;
+  text: string;
+  analysis: FileAnalysis;
+  /** Whether the text went through the parser (see NativeMemoryGuard). */
+  parsed: boolean;
+}
+
+/**
+ * Only a file that names make-disk-image.nix can hold a call site (the finder follows
+ * bindings back to that literal). Other Nix files, most of what an editor opens, skip
+ * parsing: their syntax errors are the Nix language server's to report, as `check`
+ * keeps them quiet for files without a call site.
+ */
+const CALL_SITE_MARKER = 'make-disk-image';
+
+const NOTHING: FileAnalysis = { callSites: [], diagnostics: [] };
+
+/** A file: URI as the path the analysis resolves relative paths against; other schemes as they are. */
+export function documentPath(uri: string): string {
+  if (!uri.startsWith('file:')) return uri;
+  try {
+    return fileURLToPath(uri);
+  } catch {
+    return uri;
+  }
+}
+
+/**
+ * Larger documents are not analysed as you type: a make-disk-image file is a few KiB,
+ * and a megabyte of bindings in one call's argument set takes the analysis seconds
+ * (tens of seconds at 5 MB), during which the server could answer nothing.
+ */
+export const MAX_ANALYSED_CHARS = 1024 * 1024;
+
+export function isTooLarge(text: string): boolean {
+  return text.length > MAX_ANALYSED_CHARS;
+}
+
+export function analyzeDocument(uri: string, version: number, text: string): AnalyzedDocument {
+  const parsed = !isTooLarge(text) && text.includes(CALL_SITE_MARKER);
+  return { uri, version, text, analysis: parsed ? analyzeFile(documentPath(uri), text) : NOTHING, parsed };
+}
+
+/** The latest analysis of each open document, recomputed only when its version changes. */
+export class AnalysisCache {
+  private readonly latest = new Map<string, AnalyzedDocument>();
+
+  get(document: TextDocument): AnalyzedDocument {
+    const cached = this.latest.get(document.uri);
+    if (cached && cached.version === document.version) return cached;
+    const fresh = analyzeDocument(document.uri, document.version, document.getText());
+    this.latest.set(document.uri, fresh);
+    return fresh;
+  }
+
+  forget(uri: string): void {
+    this.latest.delete(uri);
+  }
+}
