@@ -9,7 +9,7 @@
  * not there before fails the run under CI; elsewhere other runs may be creating such
  * entries at the same time, so it is only reported.
  */
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { removeTree } from '../../src/remove-tree.js';
@@ -29,6 +29,8 @@ export default function setup(): () => Promise<void> {
   const watched = [...new Set([outer, '/tmp', '/dev/shm'])];
   const before = new Map(watched.map((dir) => [dir, nixdiskEntries(dir)]));
   const runDir = mkdtempSync(path.join(outer, RUN_PREFIX));
+  // Nix run as root (no daemon) builds in TMPDIR as a nixbld user, who must be able to pass through.
+  chmodSync(runDir, 0o755);
   process.env.TMPDIR = runDir;
 
   return async () => {
