@@ -6,7 +6,6 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { analyzeFile } from '../../src/analysis/analyze.js';
 import { findCallSites } from '../../src/syntax/find-call-sites.js';
-import { namedDescendants } from '../../src/syntax/nodes.js';
 import { parseNix, type SyntaxNode } from '../../src/syntax/parser.js';
 import { syntaxErrors } from '../../src/syntax/syntax-errors.js';
 
@@ -27,9 +26,8 @@ function header(fn: SyntaxNode): string {
 }
 
 function headers(text: string): string[] {
-  return namedDescendants(parseNix(text).rootNode)
-    .filter((node) => node.type === 'function_expression')
-    .map(header);
+  // tree-sitter lists them in document order.
+  return parseNix(text).rootNode.descendantsOfType('function_expression').map(header);
 }
 
 /** Every function header of each file, in source order, exactly as written there. */
