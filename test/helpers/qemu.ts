@@ -1,14 +1,19 @@
 /**
  * Booting an image under qemu-system-x86_64 for the boot tests: TCG only, serial console
- * on stdout, a bounded run, and at most one VM on the machine at a time
- * (`flock /tmp/nixdisk-qemu.lock`, taken without waiting and retried, so the time a boot
- * takes does not include waiting for another VM).
+ * on stdout, a bounded run, and at most one VM at a time for the test run (`flock` on
+ * the checkout's `.tmp/qemu.lock`, taken without waiting and retried, so the time a boot
+ * takes does not include waiting for another VM). The lock lives beside the checkout, not
+ * in /tmp, so a run leaves nothing in the machine's temporary folder.
  */
 import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { copyFile, chmod } from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-export const QEMU_LOCK = '/tmp/nixdisk-qemu.lock';
+const LOCK_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../.tmp');
+mkdirSync(LOCK_DIR, { recursive: true });
+export const QEMU_LOCK = path.join(LOCK_DIR, 'qemu.lock');
 const LOCK_BUSY = 75;
 
 export interface BootRun {

@@ -13,15 +13,12 @@ import { chmodSync, mkdtempSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { removeTree } from '../../src/remove-tree.js';
-import { QEMU_LOCK } from './qemu.js';
 
 const RUN_PREFIX = 'nixdisk-test-run-';
-/** The machine-wide lock that keeps VMs one at a time: shared by every run, so it stays. */
-const KEPT = new Set([path.basename(QEMU_LOCK)]);
 
 function nixdiskEntries(dir: string): Set<string> {
   try {
-    return new Set(readdirSync(dir).filter((name) => name.startsWith('nixdisk-') && !name.startsWith(RUN_PREFIX) && !KEPT.has(name)));
+    return new Set(readdirSync(dir).filter((name) => name.startsWith('nixdisk-') && !name.startsWith(RUN_PREFIX)));
   } catch {
     return new Set();
   }
