@@ -32,7 +32,7 @@ export interface LoaderConfig {
 }
 
 /** The store path of a serialized derivation or string with context, or a plain string path; null otherwise. */
-export function storePathOf(value: unknown): string | null {
+function serializedStorePath(value: unknown): string | null {
   if (typeof value === 'string') return value;
   if (typeof value !== 'object' || value === null) return null;
   const record = value as Record<string, unknown>;
@@ -58,8 +58,8 @@ export function readLoaderConfig(config: Record<string, unknown>): LoaderConfig 
     grubEnable: bool(config['grubEnable'], false),
     systemdBootEnable: bool(config['systemdBootEnable'], false),
     limineEnable: bool(config['limineEnable'], false),
-    installBootLoader: storePathOf(config['installBootLoaderScript']),
-    systemdPackage: storePathOf(config['systemdPackage']),
+    installBootLoader: serializedStorePath(config['installBootLoaderScript']),
+    systemdPackage: serializedStorePath(config['systemdPackage']),
     efiSysMountPoint: text(config['efiSysMountPoint'], '/boot'),
     canTouchEfiVariables: bool(config['efiCanTouchEfiVariables'], false),
     timeout: typeof timeout === 'number' ? timeout : null,
