@@ -56,11 +56,7 @@ interface OpenDocument {
   latest?: AnalyzedDocument;
 }
 
-/**
- * The latest analysis of each open document, recomputed only when its version changes.
- * A new analysis edits the tree the one before was read from (see DocumentParser), so
- * only the latest is ever handed out.
- */
+/** The latest analysis of each open document, recomputed only when its version changes. */
 export class AnalysisCache {
   private readonly open = new Map<string, OpenDocument>();
 
