@@ -1,4 +1,4 @@
-import { parseNix } from '../syntax/parser.js';
+import { parseNix, type Tree } from '../syntax/parser.js';
 import { findCallSites } from '../syntax/find-call-sites.js';
 import { syntaxErrors } from '../syntax/syntax-errors.js';
 import type { SourceRange } from '../syntax/range.js';
@@ -80,13 +80,14 @@ function byPosition(a: Diagnostic, b: Diagnostic): number {
 /**
  * Parse → syntax errors → call sites → partial evaluation → defaults → rules. Never
  * throws: an unexpected failure becomes an `internal-error` diagnostic at the call
- * site (or the file start) it happened in.
+ * site (or the file start) it happened in. `parse` must give the tree `parseNix` gives;
+ * the language server passes one that reuses the tree of the document's previous version.
  */
-export function analyzeFile(file: string, text: string, options: AnalyzeOptions = {}): FileAnalysis {
+export function analyzeFile(file: string, text: string, options: AnalyzeOptions = {}, parse: (text: string) => Tree = parseNix): FileAnalysis {
   let sites: CallSiteNode[];
   let syntax: Diagnostic[];
   try {
-    const tree = parseNix(text);
+    const tree = parse(text);
     sites = findCallSites(tree);
     syntax = sites.length > 0 || options.alwaysReportSyntaxErrors ? syntaxErrors(tree).map((e) => ({ severity: 'error' as const, code: 'syntax-error', message: e.message, range: e.range })) : [];
   } catch (error) {

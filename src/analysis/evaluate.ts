@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { SyntaxNode } from '../syntax/parser.js';
 import type { SourceRange } from '../syntax/range.js';
-import { lazyRangeOf as rangeOf } from '../syntax/nodes.js';
+import { childrenInField, lazyRangeOf as rangeOf } from '../syntax/nodes.js';
 import type { Attr, Value } from './value.js';
 import { lookup, Thunk, type LazyAttr, type LazyValue, type Scope } from './scope.js';
 
@@ -102,7 +102,7 @@ class Evaluator {
       if (child.type === 'formals' && child.nextSibling?.type === ':') {
         env = this.argumentScope(child, null, env);
       } else if (child.type === 'binding_set' && child.previousSibling?.type === 'let') {
-        env = this.bindingScope(child.childrenForFieldName('binding'), env).scope;
+        env = this.bindingScope(childrenInField(child, 'binding'), env).scope;
       }
     }
     return env;
@@ -184,7 +184,7 @@ class Evaluator {
       case 'list_expression':
         return {
           kind: 'list',
-          items: node.childrenForFieldName('element').map((element) => this.delay(element, scope, 'a list element')),
+          items: childrenInField(node, 'element').map((element) => this.delay(element, scope, 'a list element')),
           range,
         };
       case 'attrset_expression':
@@ -272,7 +272,7 @@ class Evaluator {
   private argumentScope(formals: SyntaxNode | null, universal: SyntaxNode | null, parent: Scope | undefined): Scope {
     const names = new Map<string, string>();
     if (universal) names.set(universal.text, `\`${universal.text}\` is a function argument, ${NIX_ONLY}`);
-    for (const formal of formals?.childrenForFieldName('formal') ?? []) {
+    for (const formal of childrenInField(formals, 'formal')) {
       const name = formal.childForFieldName('name')?.text;
       if (!name) continue;
       const fallback = formal.childForFieldName('default');
@@ -331,7 +331,7 @@ class Evaluator {
 
   private addBinding(tree: Map<string, PendingAttr>, binding: SyntaxNode, valueScope: Scope | undefined, outerScope: Scope | undefined): void {
     const expression = binding.childForFieldName('expression');
-    const attrpath = binding.childForFieldName('attrpath')?.childrenForFieldName('attr') ?? [];
+    const attrpath = childrenInField(binding.childForFieldName('attrpath'), 'attr');
     if (!expression || attrpath.length === 0) return;
     let level = tree;
     for (const [index, attr] of attrpath.entries()) {
@@ -364,7 +364,7 @@ class Evaluator {
   private addInherit(tree: Map<string, PendingAttr>, inherit: SyntaxNode, valueScope: Scope | undefined, outerScope: Scope | undefined): void {
     const source = inherit.type === 'inherit_from' ? inherit.childForFieldName('expression') : null;
     const from = source ? this.delay(source, valueScope, quote(source)) : undefined;
-    for (const attr of inherit.childForFieldName('attrs')?.childrenForFieldName('attr') ?? []) {
+    for (const attr of childrenInField(inherit.childForFieldName('attrs'), 'attr')) {
       const name = this.attrName(attr, outerScope);
       if (typeof name !== 'string' || tree.has(name)) continue;
       const range = rangeOf(attr);
@@ -430,7 +430,7 @@ class Evaluator {
 
   private evalSelect(node: SyntaxNode, scope: Scope | undefined): LazyValue {
     const base = node.childForFieldName('expression');
-    const attrpath = node.childForFieldName('attrpath')?.childrenForFieldName('attr') ?? [];
+    const attrpath = childrenInField(node.childForFieldName('attrpath'), 'attr');
     const fallback = node.childForFieldName('default');
     const range = rangeOf(node);
     if (!base) return dynamic('incomplete expression (syntax error)', range);
@@ -466,7 +466,7 @@ class Evaluator {
   private evalHasAttr(node: SyntaxNode, scope: Scope | undefined): LazyValue {
     const range = rangeOf(node);
     let value = this.evalChild(node, 'expression', scope);
-    for (const attr of node.childForFieldName('attrpath')?.childrenForFieldName('attr') ?? []) {
+    for (const attr of childrenInField(node.childForFieldName('attrpath'), 'attr')) {
       if (value.kind === 'dynamic') return value;
       if (value.kind !== 'attrs') return { kind: 'bool', value: false, range };
       const name = this.attrName(attr, scope);
@@ -790,14 +790,14 @@ function hasDynamicName(binding: SyntaxNode): boolean {
 }
 
 function bindingsIn(node: SyntaxNode): SyntaxNode[] {
-  return node.namedChildren.find((child) => child.type === 'binding_set')?.childrenForFieldName('binding') ?? [];
+  return childrenInField(node.namedChildren.find((child) => child.type === 'binding_set'), 'binding');
 }
 
 /** The name a function is called by: `f` in `f x`, `mkForce` in `lib.mkForce x`. */
 function lastName(fn: SyntaxNode): string | undefined {
   if (fn.type === 'variable_expression') return fn.text;
   if (fn.type === 'select_expression') {
-    const attrs = fn.childForFieldName('attrpath')?.childrenForFieldName('attr') ?? [];
+    const attrs = childrenInField(fn.childForFieldName('attrpath'), 'attr');
     const last = attrs[attrs.length - 1];
     return last?.type === 'identifier' ? last.text : undefined;
   }

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import type { TextDocument } from 'vscode-languageserver-textdocument';
 import { analyzeFile, type FileAnalysis } from '../analysis/analyze.js';
+import { DocumentParser } from '../syntax/parser.js';
 
 /** The analysis of one version of an open document, shared by diagnostics, hover, completion and code actions. */
 export interface AnalyzedDocument {
@@ -43,24 +44,31 @@ export function isTooLarge(text: string): boolean {
   return text.length > MAX_ANALYSED_CHARS;
 }
 
-export function analyzeDocument(uri: string, version: number, text: string): AnalyzedDocument {
+export function analyzeDocument(uri: string, version: number, text: string, parser = new DocumentParser()): AnalyzedDocument {
   const parsed = !isTooLarge(text) && text.includes(CALL_SITE_MARKER);
-  return { uri, version, text, analysis: parsed ? analyzeFile(documentPath(uri), text) : NOTHING, parsed };
+  const analysis = parsed ? analyzeFile(documentPath(uri), text, {}, (source) => parser.parse(source)) : NOTHING;
+  return { uri, version, text, analysis, parsed };
+}
+
+/** An open document: its parser, which keeps its last tree to start the next parse from, and its latest analysis. */
+interface OpenDocument {
+  parser: DocumentParser;
+  latest?: AnalyzedDocument;
 }
 
 /** The latest analysis of each open document, recomputed only when its version changes. */
 export class AnalysisCache {
-  private readonly latest = new Map<string, AnalyzedDocument>();
+  private readonly open = new Map<string, OpenDocument>();
 
   get(document: TextDocument): AnalyzedDocument {
-    const cached = this.latest.get(document.uri);
-    if (cached && cached.version === document.version) return cached;
-    const fresh = analyzeDocument(document.uri, document.version, document.getText());
-    this.latest.set(document.uri, fresh);
-    return fresh;
+    let entry = this.open.get(document.uri);
+    if (!entry) this.open.set(document.uri, (entry = { parser: new DocumentParser() }));
+    if (entry.latest?.version === document.version) return entry.latest;
+    entry.latest = analyzeDocument(document.uri, document.version, document.getText(), entry.parser);
+    return entry.latest;
   }
 
   forget(uri: string): void {
-    this.latest.delete(uri);
+    this.open.delete(uri);
   }
 }

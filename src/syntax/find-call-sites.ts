@@ -5,7 +5,7 @@ import type ParserType from 'tree-sitter';
 import { PACKAGE_ROOT } from '../package.js';
 import { nixParser, type SyntaxNode, type Tree } from './parser.js';
 import type { CallSiteNode } from './callsite.js';
-import { consumerOf, lexicalDefinition, rangeOf, unparenthesize } from './nodes.js';
+import { childrenInField, consumerOf, identifiersNamed, inTreeOrder, lexicalDefinition, rangeOf, unparenthesize } from './nodes.js';
 
 const TARGET_FILE = 'make-disk-image.nix';
 
@@ -30,7 +30,8 @@ function loadQuery(): ParserType.Query {
  */
 export function findCallSites(tree: Tree): CallSiteNode[] {
   const sites = new Map<string, CallSiteNode>();
-  for (const match of loadQuery().matches(tree.rootNode)) {
+  const matches = loaderApplications(tree.rootNode).flatMap((application) => loadQuery().matches(application, { maxStartDepth: 0 }));
+  for (const match of matches) {
     const load = match.captures.find((c) => c.name === 'load')?.node;
     const target = match.captures.find((c) => c.name === 'target')?.node;
     if (!load || !target || !loadsMakeDiskImage(target, 0)) continue;
@@ -42,6 +43,27 @@ export function findCallSites(tree: Tree): CallSiteNode[] {
   return [...sites.values()].sort(
     (a, b) => a.range.start.line - b.range.start.line || a.range.start.column - b.range.start.column,
   );
+}
+
+/** The names the query's loaders are spelled with. */
+const LOADER_NAMES = ['import', 'callPackage', 'scopedImport'];
+/** How far above its loader's name a query pattern's application is (`builtins.scopedImport s X`: identifier, attrpath, select, apply, apply). */
+const LOADER_DEPTH = 4;
+
+/**
+ * The applications the query's patterns could match: those just above an identifier
+ * spelled like a loader. Running the query on each of them alone, rather than on the
+ * whole file, keeps the cost with the few loaders instead of the file's size.
+ */
+function loaderApplications(root: SyntaxNode): SyntaxNode[] {
+  const applications: SyntaxNode[] = [];
+  for (const identifier of LOADER_NAMES.flatMap((name) => identifiersNamed(root, name))) {
+    let node = identifier.parent;
+    for (let depth = 1; node && depth <= LOADER_DEPTH; depth++, node = node.parent) {
+      if (node.type === 'apply_expression') applications.push(node);
+    }
+  }
+  return inTreeOrder(applications);
 }
 
 /** Whether a loader's file expression names make-disk-image.nix: a path, a string, `x + "/…"`, or a name bound to one. */
@@ -116,7 +138,7 @@ function recoveredArgument(operand: SyntaxNode): SyntaxNode | undefined {
 
 /** Follows `name = <fn>;` to the places that apply `name`: lexically for let/rec, by `x.name` for attributes. */
 function usesOfBinding(binding: SyntaxNode, value: SyntaxNode, form: string, root: SyntaxNode, hops: number): CallSiteNode[] {
-  const attrs = binding.childForFieldName('attrpath')?.childrenForFieldName('attr') ?? [];
+  const attrs = childrenInField(binding.childForFieldName('attrpath'), 'attr');
   const last = attrs[attrs.length - 1];
   if (!last || last.type !== 'identifier') return [];
   const name = last.text;
@@ -124,11 +146,11 @@ function usesOfBinding(binding: SyntaxNode, value: SyntaxNode, form: string, roo
   const boundForm = `${name}, bound to ${form}`;
   const sites: CallSiteNode[] = [];
   const lexical = attrs.length === 1 && !!scope && /^(let_expression|rec_attrset_expression|let_attrset_expression)$/.test(scope.type);
-  // Only names and selections can apply the binding; asking the native side for just those
-  // avoids building a JS node for every other node of a large file (most of check's time).
   const searched = lexical && scope.type === 'let_expression' ? scope : root;
-  for (const node of searched.descendantsOfType(['variable_expression', 'select_expression'])) {
-    if (lexical && node.type === 'variable_expression' && node.text === name) {
+  // Only a name or a selection spelled `name` can apply the binding.
+  const uses = inTreeOrder(identifiersNamed(searched, name).flatMap((identifier) => useOf(identifier) ?? []));
+  for (const node of uses) {
+    if (lexical && node.type === 'variable_expression') {
       const definition = lexicalDefinition(name, node);
       if (definition !== undefined && definition !== 'argument' && sameNode(definition, value)) {
         sites.push(...applicationsOf(node, boundForm, root, hops + 1));
@@ -140,8 +162,16 @@ function usesOfBinding(binding: SyntaxNode, value: SyntaxNode, form: string, roo
   return sites;
 }
 
+/** The name or selection an identifier is the (last) part of, if it is one. */
+function useOf(identifier: SyntaxNode): SyntaxNode | undefined {
+  const parent = identifier.parent;
+  if (parent?.type === 'variable_expression') return parent;
+  const select = parent?.type === 'attrpath' ? parent.parent : null;
+  return select?.type === 'select_expression' ? select : undefined;
+}
+
 function selectsAttribute(select: SyntaxNode, name: string): boolean {
-  const attrs = select.childForFieldName('attrpath')?.childrenForFieldName('attr') ?? [];
+  const attrs = childrenInField(select.childForFieldName('attrpath'), 'attr');
   const last = attrs[attrs.length - 1];
   return !!last && last.type === 'identifier' && last.text === name && !select.childForFieldName('default');
 }

@@ -29,6 +29,25 @@ export function lazyRangeOf(node: SyntaxNode): SourceRange {
   };
 }
 
+/**
+ * The children of `node` in field `field`, as the binding's `childrenForFieldName` gives
+ * them. That method leaks the native cursor it walks with (tree-sitter 0.21.1 never
+ * deletes it): a few hundred bytes a call, which the language server, analysing on every
+ * keystroke, made into tens of megabytes.
+ */
+export function childrenInField(node: SyntaxNode | null | undefined, field: string): SyntaxNode[] {
+  if (!node) return [];
+  // The same walk, on a cursor object whose finalizer deletes it. (`fieldNameForChild`
+  // is no substitute: it disagrees with the cursor on some children of ERROR recovery.)
+  const cursor = node.walk();
+  const found: SyntaxNode[] = [];
+  if (!cursor.gotoFirstChild()) return found;
+  do {
+    if (cursor.currentFieldName === field) found.push(cursor.currentNode);
+  } while (cursor.gotoNextSibling());
+  return found;
+}
+
 /** Looks through any number of parentheses: `((e))` → `e`. */
 export function unparenthesize(node: SyntaxNode): SyntaxNode {
   let current = node;
@@ -53,7 +72,7 @@ export function consumerOf(node: SyntaxNode): { consumer: SyntaxNode | null; ope
 
 /** The identifier text of a single-identifier attrpath (`x = …;`), else undefined. */
 export function simpleBindingName(binding: SyntaxNode): string | undefined {
-  const attrs = binding.childForFieldName('attrpath')?.childrenForFieldName('attr') ?? [];
+  const attrs = childrenInField(binding.childForFieldName('attrpath'), 'attr');
   return attrs.length === 1 && attrs[0].type === 'identifier' ? attrs[0].text : undefined;
 }
 
@@ -76,7 +95,7 @@ export function lexicalDefinition(name: string, use: SyntaxNode): SyntaxNode | '
       case 'let_attrset_expression': {
         const bindingSet = scope.namedChildren.find((c) => c.type === 'binding_set');
         if (!bindingSet) break;
-        for (const binding of bindingSet.childrenForFieldName('binding')) {
+        for (const binding of childrenInField(bindingSet, 'binding')) {
           if (binding.type === 'binding' && simpleBindingName(binding) === name) {
             return binding.childForFieldName('expression') ?? undefined;
           }
@@ -91,7 +110,7 @@ export function lexicalDefinition(name: string, use: SyntaxNode): SyntaxNode | '
         if (child.type === 'formals') break;
         if (scope.childForFieldName('universal')?.text === name) return 'argument';
         const formals = scope.childForFieldName('formals');
-        if (formals?.childrenForFieldName('formal').some((f) => f.childForFieldName('name')?.text === name)) {
+        if (childrenInField(formals, 'formal').some((f) => f.childForFieldName('name')?.text === name)) {
           return 'argument';
         }
         break;
@@ -102,7 +121,30 @@ export function lexicalDefinition(name: string, use: SyntaxNode): SyntaxNode | '
 }
 
 function inheritsName(inherit: SyntaxNode, name: string): boolean {
-  return (inherit.childForFieldName('attrs')?.childrenForFieldName('attr') ?? []).some(
+  return childrenInField(inherit.childForFieldName('attrs'), 'attr').some(
     (attr) => attr.type === 'identifier' && attr.text === name,
   );
+}
+
+/**
+ * The identifiers spelled `name` inside `node`, in source order. Found by searching the
+ * text and asking the tree only at each occurrence: in a large file that costs a few
+ * native calls instead of one JS node for every node of a kind.
+ */
+export function identifiersNamed(node: SyntaxNode, name: string): SyntaxNode[] {
+  const text = node.text;
+  const found: SyntaxNode[] = [];
+  for (let at = text.indexOf(name); at !== -1; at = text.indexOf(name, at + name.length)) {
+    const start = node.startIndex + at;
+    const candidate = node.descendantForIndex(start, start + name.length);
+    // Elsewhere the occurrence is part of a longer name, a string or a comment.
+    if (candidate.type === 'identifier' && candidate.startIndex === start && candidate.endIndex === start + name.length) found.push(candidate);
+  }
+  return found;
+}
+
+/** Distinct nodes in the order a pre-order walk meets them: by start, an enclosing node before what it encloses. */
+export function inTreeOrder(nodes: readonly SyntaxNode[]): SyntaxNode[] {
+  const distinct = new Map(nodes.map((node) => [node.id, node]));
+  return [...distinct.values()].sort((a, b) => a.startIndex - b.startIndex || b.endIndex - a.endIndex);
 }

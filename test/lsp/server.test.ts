@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LspClient, NIXDISK_BUNDLE, type Message } from '../helpers/lsp-client.js';
+import { applyStep, SESSION_START, SESSION_STEPS } from './editing-session.js';
 
 const run = promisify(execFile);
 
@@ -242,6 +243,28 @@ describe('a session over stdio', () => {
   });
 
   it('shuts down and exits with status 0', async () => {
+    expect(await client.shutdown()).toBe(0);
+  });
+});
+
+describe('an editing session over stdio', () => {
+  const client = new LspClient();
+  afterAll(() => client.kill());
+
+  it('publishes after every incremental change what check says about the text at that point', async () => {
+    await client.initialize();
+    const uri = pathToFileURL(path.join(dir, 'session.nix')).href;
+    const document = TextDocument.create(uri, 'nix', 1, SESSION_START);
+    client.notify('textDocument/didOpen', { textDocument: { uri, languageId: 'nix', version: 1, text: SESSION_START } });
+    expect(findings(await client.diagnostics(uri, 1, 0))).toEqual(await checkJson(SESSION_START));
+    for (const [step, replacements] of SESSION_STEPS) {
+      const since = client.received.length;
+      const contentChanges = applyStep(document, replacements);
+      const version = document.version + 1;
+      TextDocument.update(document, [], version);
+      client.notify('textDocument/didChange', { textDocument: { uri, version }, contentChanges });
+      expect(findings(await client.diagnostics(uri, version, since)), step).toEqual(await checkJson(document.getText()));
+    }
     expect(await client.shutdown()).toBe(0);
   });
 });
