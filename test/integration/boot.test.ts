@@ -2,7 +2,8 @@
  * Full images with a boot loader, built by nixdisk from the stand-in system of
  * examples/nixos-standin (Debian's kernel, a busybox initrd whose /init prints a marker
  * and the kernel command line) and booted under qemu-system-x86_64 (TCG, serial console,
- * bounded): systemd-boot on efi and efixbootldr by OVMF; GRUB on hybrid by SeaBIOS and
+ * bounded): systemd-boot on efi and efixbootldr (with a specialisation and an extra entry,
+ * whose files the default boot must not trip over) by OVMF; GRUB on hybrid by SeaBIOS and
  * by OVMF, on legacy and legacy+gpt by SeaBIOS; raw and qcow2. Each image is built twice
  * and must come out byte-identical. Boot times are printed for the report.
  */
@@ -26,14 +27,17 @@ const PARAMS = 'console=ttyS0 panic=-1 loglevel=4 nixdisk.standin=1';
 const BOOT_TIMEOUT = 240;
 
 let dir: string;
-let toplevel: string;
 const bootTimes: string[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'nixdisk-boot-'));
-  const { stdout } = await execa('nix-build', ['--no-out-link', '--option', 'substituters', '', STANDIN, '-A', 'toplevel']);
-  toplevel = stdout.trim();
 });
+
+/** The stand-in's toplevel for these arguments: what the default entry's init= must name. */
+async function standinToplevel(standin: string): Promise<string> {
+  const { stdout } = await execa('nix-build', ['--no-out-link', '--option', 'substituters', '', '--expr', `(import ${STANDIN} ${standin}).toplevel`]);
+  return stdout.trim();
+}
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
   if (bootTimes.length > 0) console.log(`boot times (qemu start → marker, TCG):\n${bootTimes.join('\n')}`);
@@ -59,12 +63,20 @@ const CASES: Case[] = [
     boots: [{ firmware: 'uefi', vars: 'built', loads: /BdsDxe: starting Boot0000 "Linux Boot Manager" from HD\(1,GPT,1C06F03B-704E-4657-B9CD-681A087A2FDC,0x4000,0x[0-9A-F]+\)\/\\EFI\\systemd\\systemd-bootx64\.efi/ }],
   },
   {
-    name: 'efixbootldr + systemd-boot, entries and kernels on XBOOTLDR',
-    standin: '{ loader = "systemd-boot"; efiSysMountPoint = "/efi"; xbootldrMountPoint = "/boot"; }',
+    name: 'efixbootldr + systemd-boot, entries and kernels on XBOOTLDR, a specialisation and an extra entry beside the default',
+    standin: '{ loader = "systemd-boot"; efiSysMountPoint = "/efi"; xbootldrMountPoint = "/boot"; specialisations = { debug = [ "debug" ]; }; systemdBootExtraEntries = { "z-extra.conf" = "title Extra\\nsort-key z\\nlinux /none\\n"; }; }',
     args: 'partitionTableType = "efixbootldr"; format = "qcow2"; bootSize = "128M";',
     format: 'qcow2',
     // loader.conf stays on the ESP; entries and kernels go to XBOOTLDR.
-    fatFiles: [[1, '/EFI/systemd/systemd-bootx64.efi'], [1, '/loader/loader.conf'], [2, '/loader/entries/nixos-generation-1.conf'], [2, '/loader/entries.srel']],
+    fatFiles: [
+      [1, '/EFI/systemd/systemd-bootx64.efi'],
+      [1, '/loader/loader.conf'],
+      [2, '/loader/entries/nixos-generation-1.conf'],
+      [2, '/loader/entries/nixos-generation-1-specialisation-debug.conf'],
+      [2, '/loader/entries/z-extra.conf'],
+      [2, '/EFI/nixos/.extra-files/loader/entries/z-extra.conf'],
+      [2, '/loader/entries.srel'],
+    ],
     boots: [{ firmware: 'uefi', vars: 'template' }],
   },
   {
@@ -79,8 +91,8 @@ const CASES: Case[] = [
     ],
   },
   {
-    name: 'legacy + GRUB for BIOS, core image after the MBR',
-    standin: '{ loader = "grub"; }',
+    name: 'legacy + GRUB for BIOS, core image after the MBR, a specialisation entry after the default',
+    standin: '{ loader = "grub"; specialisations = { debug = [ "debug" ]; }; }',
     args: 'partitionTableType = "legacy"; format = "raw";',
     format: 'raw',
     fatFiles: [],
@@ -122,8 +134,10 @@ describe.each(CASES)('$name', (c) => {
   let image: string;
   let outDir: string;
   let caseDir: string;
+  let toplevel: string;
 
   beforeAll(async () => {
+    toplevel = await standinToplevel(c.standin);
     caseDir = await mkdtemp(path.join(dir, 'case-'));
     const file = await writeCall(caseDir, c.standin, c.args);
     outDir = path.join(caseDir, 'out');

@@ -142,12 +142,21 @@ export function grubLocation(mounts: readonly ImageMount[], dir: string, fsIdent
   return { search: `search --set=drive${driveId} ${search}`, path: `($drive${driveId})${relative}` };
 }
 
-export interface GrubEntryInput {
-  /** Resolved store paths of kernel and initrd, and of init. */
+/** What one menu entry boots: resolved store paths of kernel, initrd and init, and the parameters. */
+export interface GrubBootFiles {
   kernel: string;
   initrd: string;
   init: string;
   kernelParams: readonly string[];
+}
+
+export interface GrubEntryInput extends GrubBootFiles {
+  /**
+   * The toplevel's specialisations, in the order install-grub.pl globs them (sorted by
+   * name), each with its whole menu entry title (`NixOS - <configuration-name>`, or
+   * `NixOS - (<name> - <date> - <version>)`).
+   */
+  specialisations: readonly ({ title: string } & GrubBootFiles)[];
   /** `nixos-version` of the toplevel, or null when it has none (then the profile submenu lists nothing). */
   nixosVersion: string | null;
   /** `%F` of the system-1-link's mtime. */
@@ -213,24 +222,24 @@ export function grubCfg(settings: GrubSettings, mounts: readonly ImageMount[], e
     copies.set(path.posix.join(settings.bootPath, 'kernels', name), storeFile);
     return `${bootPrefix}/kernels/${name}`;
   };
-  const kernel = kernelsDirReference(entry.kernel);
-  const initrd = kernelsDirReference(entry.initrd);
-  const menuEntry = (name: string, options: string): string =>
+  const menuEntry = (name: string, options: string, files: GrubBootFiles): string =>
     `menuentry "${name}" ${options} {\n` +
     (settings.default === 'saved' ? '  savedefault\n' : '') +
     `${boot.search}\n` +
     (store ? `${store.search}\n` : '') +
     (settings.extraPerEntryConfig ? `  ${settings.extraPerEntryConfig}\n` : '') +
-    `  linux ${kernel} init=${entry.init} ${entry.kernelParams.join(' ')}\n` +
-    `  initrd ${initrd}\n}\n\n`;
+    `  linux ${kernelsDirReference(files.kernel)} init=${files.init} ${files.kernelParams.join(' ')}\n` +
+    `  initrd ${kernelsDirReference(files.initrd)}\n}\n\n`;
 
   if (settings.extraEntriesBeforeNixOS) conf += `${settings.extraEntries}\n`;
-  conf += menuEntry(`${entry.distroName} - Default`, settings.entryOptions);
+  conf += menuEntry(`${entry.distroName} - Default`, settings.entryOptions, entry);
   if (!settings.extraEntriesBeforeNixOS) conf += `${settings.extraEntries}\n`;
+  // install-grub.pl passes no entry options (no --class, no --unrestricted) for specialisations.
+  for (const specialisation of entry.specialisations) conf += menuEntry(specialisation.title, '', specialisation);
   conf = conf.replace(/@bootRoot@/g, boot.path);
   conf += `submenu "${entry.distroName} - All configurations" --class submenu {\n`;
   if (entry.nixosVersion !== null) {
-    conf += menuEntry(`${entry.distroName} - Configuration 1 (${entry.linkDate} - ${entry.nixosVersion})`, settings.subEntryOptions);
+    conf += menuEntry(`${entry.distroName} - Configuration 1 (${entry.linkDate} - ${entry.nixosVersion})`, settings.subEntryOptions, entry);
   }
   conf += '}\n';
   return { text: conf, copies };
