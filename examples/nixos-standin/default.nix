@@ -25,6 +25,8 @@
 , systemdBootExtraFiles ? { }         # boot.loader.systemd-boot.extraFiles
 , systemdBootExtraEntries ? { }       # boot.loader.systemd-boot.extraEntries
 , systemdBootExtraInstallCommands ? ""
+, grubUsers ? { }                     # boot.loader.grub.users: name → { hashedPassword | password | …File }
+, grubTheme ? false                   # a small boot.loader.grub.theme (a theme.txt and a font)
 }:
 let
   build = name: script: derivation {
@@ -100,6 +102,11 @@ let
     /usr/bin/find /usr/lib/grub/${platform} -maxdepth 1 -type f -exec /bin/cp {} $out/lib/grub/${platform}/ \;
     /bin/cp /usr/share/grub/unicode.pf2 $out/share/grub/
   '';
+  theme = build "grub-theme-standin" ''
+    /bin/mkdir -p $out/fonts
+    /usr/bin/printf 'title-text: "nixdisk stand-in"\ndesktop-color: "#000000"\n' > $out/theme.txt
+    /bin/cp /usr/share/grub/unicode.pf2 $out/fonts/unicode.pf2
+  '';
   grub = if grubDevices == [ "nodev" ] then null else grubPackage "i386-pc";
   grubEfi = if grubEfiSupport then grubPackage "x86_64-efi" else null;
 
@@ -138,8 +145,9 @@ let
     splashImage = "";
     splashMode = "normal";
     backgroundColor = "";
-    theme = "";
-    users = { };
+    theme = if grubTheme then f theme else "";
+    # grub.nix's users submodule: every field present, null when unset.
+    users = builtins.mapAttrs (_: u: { hashedPassword = null; hashedPasswordFile = null; password = null; passwordFile = null; } // u) grubUsers;
     extraGrubInstallArgs = [ ];
     useOSProber = false;
     gfxmodeEfi = "auto";

@@ -2,10 +2,11 @@
  * Full images with a boot loader, built by nixdisk from the stand-in system of
  * examples/nixos-standin (Debian's kernel, a busybox initrd whose /init prints a marker
  * and the kernel command line) and booted under qemu-system-x86_64 (TCG, serial console,
- * bounded): systemd-boot on efi and efixbootldr (with a specialisation and an extra entry,
- * whose files the default boot must not trip over) by OVMF; GRUB on hybrid by SeaBIOS and
- * by OVMF, on legacy and legacy+gpt by SeaBIOS; raw and qcow2. Each image is built twice
- * and must come out byte-identical. Boot times are printed for the report.
+ * bounded): systemd-boot on efi and efixbootldr (with a specialisation and an extra
+ * entry, whose files the default boot must not trip over) by OVMF; GRUB on hybrid (with a
+ * theme and a password-protected menu) by SeaBIOS and by OVMF, on legacy (with a
+ * specialisation) and legacy+gpt by SeaBIOS; raw and qcow2. Each image is built twice and
+ * must come out byte-identical. Boot times are printed for the report.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -80,11 +81,11 @@ const CASES: Case[] = [
     boots: [{ firmware: 'uefi', vars: 'template' }],
   },
   {
-    name: 'hybrid + GRUB for BIOS and for UEFI (removable)',
-    standin: '{ loader = "grub"; grubEfiSupport = true; }',
+    name: 'hybrid + GRUB for BIOS and for UEFI (removable), a theme and a superuser (the default entry is unrestricted)',
+    standin: '{ loader = "grub"; grubEfiSupport = true; grubTheme = true; grubUsers = { root.hashedPassword = "grub.pbkdf2.sha512.10000.AA.BB"; }; }',
     args: 'partitionTableType = "hybrid"; format = "qcow2";',
     format: 'qcow2',
-    fatFiles: [[1, '/EFI/BOOT/BOOTX64.EFI'], [1, '/grub/grub.cfg'], [1, '/grub/i386-pc/normal.mod'], [1, '/grub/x86_64-efi/normal.mod']],
+    fatFiles: [[1, '/EFI/BOOT/BOOTX64.EFI'], [1, '/grub/grub.cfg'], [1, '/grub/i386-pc/normal.mod'], [1, '/grub/x86_64-efi/normal.mod'], [1, '/theme/theme.txt'], [1, '/theme/fonts/unicode.pf2']],
     boots: [
       { firmware: 'bios', vars: 'template' },
       { firmware: 'uefi', vars: 'template' },

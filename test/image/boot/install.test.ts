@@ -139,6 +139,20 @@ describe('installBootLoader', () => {
     expect(entry).toContain(`init=${debugToplevel}/init console=ttyS0 panic=-1 loglevel=4 nixdisk.standin=1 debug\n`);
   });
 
+  it('GRUB with a theme and a superuser: the theme folder copied to /boot/theme, its fonts loaded, the password first', async () => {
+    const system = await standin('{ loader = "grub"; grubTheme = true; grubUsers = { root.hashedPassword = "grub.pbkdf2.sha512.10000.AA.BB"; }; }');
+    const workDir = await mkdtemp(path.join(dir, 'grub-theme-'));
+    const table: BootTarget['table'] = { kind: 'mbr', partitions: [{ number: 1, role: 'root', name: 'primary', bootable: false, firstSector: 2048, lastSector: 99999 }] };
+    const result = await installBootLoader(target(system, [ROOT], table, workDir));
+    const all = await files(result.treeDir);
+    expect(all.filter((f) => f.startsWith('boot/theme/'))).toEqual(['boot/theme/fonts/unicode.pf2', 'boot/theme/theme.txt']);
+    expect(await readFile(path.join(result.treeDir, 'boot/theme/fonts/unicode.pf2'))).toEqual(await readFile('/usr/share/grub/unicode.pf2'));
+    const cfg = await readFile(path.join(result.treeDir, 'boot/grub/grub.cfg'), 'utf8');
+    expect(cfg).toContain('\npassword_pbkdf2 root grub.pbkdf2.sha512.10000.AA.BB\nset superusers="root"\n');
+    expect(cfg).toContain(`set theme=($drive1)/boot/theme/theme.txt`);
+    expect(cfg).toContain(`loadfont ($drive1)/boot/theme/fonts/unicode.pf2`);
+  });
+
   it.each([
     ['extraInstallCommands', '{ loader = "systemd-boot"; systemdBootExtraInstallCommands = "echo hi"; }', /extraInstallCommands is a shell script.*nixdisk does not run it/],
     ['an extraFiles path leaving $BOOT', `{ loader = "systemd-boot"; systemdBootExtraFiles = { "../x.efi" = /bin/sh; }; }`, /extraFiles\."\.\.\/x\.efi" must be a relative path inside the partition/],
