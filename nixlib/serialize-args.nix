@@ -142,6 +142,10 @@ let
     systemdBootConsoleMode = option (config.boot.loader.systemd-boot.consoleMode or null);
     systemdBootXbootldrMountPoint = option (config.boot.loader.systemd-boot.xbootldrMountPoint or null);
     systemdBootSortKey = option (config.boot.loader.systemd-boot.sortKey or null);
+    systemdBootExtraFiles = option (config.boot.loader.systemd-boot.extraFiles or null);
+    systemdBootExtraEntries = option (config.boot.loader.systemd-boot.extraEntries or null);
+    systemdBootExtraEfiDrivers = option (config.boot.loader.systemd-boot.extraEfiDrivers or null);
+    systemdBootExtraInstallCommands = option (config.boot.loader.systemd-boot.extraInstallCommands or null);
     loaderTimeout = option (config.boot.loader.timeout or null);
     distroName = option (config.system.nixos.distroName or null);
   };

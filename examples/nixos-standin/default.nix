@@ -8,6 +8,7 @@
 #     `system.build.installBootLoader` (for GRUB an install-grub.sh naming a
 #     grub-config.xml written by builtins.toXML), `system.build.grub`,
 #     `system.boot.loader.id`, `systemd.package`, `boot.loader.*`.
+# Specialisations are toplevels of their own (other kernel parameters, same kernel).
 # The kernel is Debian's linux-image-amd64; the initrd is busybox-static whose /init
 # prints a marker and the kernel command line on the serial console, then powers off.
 #
@@ -20,6 +21,12 @@
 , grubEfiSupport ? false
 , canTouchEfiVariables ? false
 , withBootspec ? true
+, specialisations ? { }               # name → extra kernel parameters: NixOS's `specialisation.<name>`
+, systemdBootExtraFiles ? { }         # boot.loader.systemd-boot.extraFiles
+, systemdBootExtraEntries ? { }       # boot.loader.systemd-boot.extraEntries
+, systemdBootExtraInstallCommands ? ""
+, grubUsers ? { }                     # boot.loader.grub.users: name → { hashedPassword | password | …File }
+, grubTheme ? false                   # a small boot.loader.grub.theme (a theme.txt and a font)
 }:
 let
   build = name: script: derivation {
@@ -61,18 +68,28 @@ let
   kernelParams = [ "console=ttyS0" "panic=-1" "loglevel=4" "nixdisk.standin=1" ];
   label = "NixOS Stand-in 0.1 (Linux ${kernelVersion})";
 
-  toplevel = build "nixos-system-standin-0.1" ''
+  # A system toplevel as NixOS lays it out; `children` are its specialisations, linked
+  # under specialisation/<name> and listed in boot.json as NixOS's bootspec module does.
+  system = name: params: children: build name ''
     /bin/mkdir -p $out
     /usr/bin/printf '#!/bin/sh\necho "stage 2 of the stand-in: nothing to do"\n' > $out/init
     /bin/chmod 0755 $out/init
     /bin/ln -s ${kernel}/bzImage $out/kernel
     /bin/ln -s ${initrd}/initrd $out/initrd
-    /usr/bin/printf '%s' '${builtins.concatStringsSep " " kernelParams}' > $out/kernel-params
+    /usr/bin/printf '%s' '${builtins.concatStringsSep " " params}' > $out/kernel-params
     /usr/bin/printf '0.1-standin' > $out/nixos-version
+    /usr/bin/printf "" > $out/configuration-name
+    ${if children == { } then "" else "/bin/mkdir $out/specialisation"}
+    ${builtins.concatStringsSep "\n" (builtins.attrValues (builtins.mapAttrs (n: child: "/bin/ln -s ${child} $out/specialisation/${n}") children))}
     ${if withBootspec then ''
-      /usr/bin/printf '%s\n' '{"org.nixos.bootspec.v1":{"init":"'$out'/init","initrd":"${initrd}/initrd","kernel":"${kernel}/bzImage","kernelParams":${builtins.toJSON kernelParams},"label":"${label}","system":"x86_64-linux","toplevel":"'$out'"},"org.nixos.specialisation.v1":{}}' > $out/boot.json
+      /usr/bin/printf '%s\n' '{"org.nixos.bootspec.v1":{"init":"'$out'/init","initrd":"${initrd}/initrd","kernel":"${kernel}/bzImage","kernelParams":${builtins.toJSON params},"label":"${label}","system":"x86_64-linux","toplevel":"'$out'"},"org.nixos.specialisation.v1":{${
+        builtins.concatStringsSep "," (builtins.attrValues (builtins.mapAttrs (n: child: "\"${n}\":'\"$(/bin/cat ${child}/boot.json)\"'") children))
+      }}}' > $out/boot.json
     '' else ""}
   '';
+
+  toplevel = system "nixos-system-standin-0.1" kernelParams
+    (builtins.mapAttrs (n: extra: system "nixos-system-standin-${n}-0.1" (kernelParams ++ extra) { }) specialisations);
 
   systemd = build "systemd-standin" ''
     /bin/mkdir -p $out/lib/systemd/boot/efi
@@ -84,6 +101,11 @@ let
     /bin/cp /usr/bin/grub-mkimage $out/bin/
     /usr/bin/find /usr/lib/grub/${platform} -maxdepth 1 -type f -exec /bin/cp {} $out/lib/grub/${platform}/ \;
     /bin/cp /usr/share/grub/unicode.pf2 $out/share/grub/
+  '';
+  theme = build "grub-theme-standin" ''
+    /bin/mkdir -p $out/fonts
+    /usr/bin/printf 'title-text: "nixdisk stand-in"\ndesktop-color: "#000000"\n' > $out/theme.txt
+    /bin/cp /usr/share/grub/unicode.pf2 $out/fonts/unicode.pf2
   '';
   grub = if grubDevices == [ "nodev" ] then null else grubPackage "i386-pc";
   grubEfi = if grubEfiSupport then grubPackage "x86_64-efi" else null;
@@ -123,8 +145,9 @@ let
     splashImage = "";
     splashMode = "normal";
     backgroundColor = "";
-    theme = "";
-    users = { };
+    theme = if grubTheme then f theme else "";
+    # grub.nix's users submodule: every field present, null when unset.
+    users = builtins.mapAttrs (_: u: { hashedPassword = null; hashedPasswordFile = null; password = null; passwordFile = null; } // u) grubUsers;
     extraGrubInstallArgs = [ ];
     useOSProber = false;
     gfxmodeEfi = "auto";
@@ -167,6 +190,10 @@ let
         consoleMode = "keep";
         sortKey = "nixos";
         inherit xbootldrMountPoint;
+        extraFiles = systemdBootExtraFiles;
+        extraEntries = systemdBootExtraEntries;
+        extraEfiDrivers = { };
+        extraInstallCommands = systemdBootExtraInstallCommands;
       };
       efi = { inherit canTouchEfiVariables efiSysMountPoint; };
     };

@@ -82,6 +82,10 @@ export const CONFIG_FIELDS = [
   'systemdBootConsoleMode',
   'systemdBootXbootldrMountPoint',
   'systemdBootSortKey',
+  'systemdBootExtraFiles',
+  'systemdBootExtraEntries',
+  'systemdBootExtraEfiDrivers',
+  'systemdBootExtraInstallCommands',
   'loaderTimeout',
   'distroName',
   // Full images: the accounts that own `contents` (src/image/system/users.ts).

@@ -2,9 +2,11 @@
  * Full images with a boot loader, built by nixdisk from the stand-in system of
  * examples/nixos-standin (Debian's kernel, a busybox initrd whose /init prints a marker
  * and the kernel command line) and booted under qemu-system-x86_64 (TCG, serial console,
- * bounded): systemd-boot on efi and efixbootldr by OVMF; GRUB on hybrid by SeaBIOS and
- * by OVMF, on legacy and legacy+gpt by SeaBIOS; raw and qcow2. Each image is built twice
- * and must come out byte-identical. Boot times are printed for the report.
+ * bounded): systemd-boot on efi and efixbootldr (with a specialisation and an extra
+ * entry, whose files the default boot must not trip over) by OVMF; GRUB on hybrid (with a
+ * theme and a password-protected menu) by SeaBIOS and by OVMF, on legacy (with a
+ * specialisation) and legacy+gpt by SeaBIOS; raw and qcow2. Each image is built twice and
+ * must come out byte-identical. Boot times are printed for the report.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -26,14 +28,17 @@ const PARAMS = 'console=ttyS0 panic=-1 loglevel=4 nixdisk.standin=1';
 const BOOT_TIMEOUT = 240;
 
 let dir: string;
-let toplevel: string;
 const bootTimes: string[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'nixdisk-boot-'));
-  const { stdout } = await execa('nix-build', ['--no-out-link', '--option', 'substituters', '', STANDIN, '-A', 'toplevel']);
-  toplevel = stdout.trim();
 });
+
+/** The stand-in's toplevel for these arguments: what the default entry's init= must name. */
+async function standinToplevel(standin: string): Promise<string> {
+  const { stdout } = await execa('nix-build', ['--no-out-link', '--option', 'substituters', '', '--expr', `(import ${STANDIN} ${standin}).toplevel`]);
+  return stdout.trim();
+}
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
   if (bootTimes.length > 0) console.log(`boot times (qemu start → marker, TCG):\n${bootTimes.join('\n')}`);
@@ -59,28 +64,36 @@ const CASES: Case[] = [
     boots: [{ firmware: 'uefi', vars: 'built', loads: /BdsDxe: starting Boot0000 "Linux Boot Manager" from HD\(1,GPT,1C06F03B-704E-4657-B9CD-681A087A2FDC,0x4000,0x[0-9A-F]+\)\/\\EFI\\systemd\\systemd-bootx64\.efi/ }],
   },
   {
-    name: 'efixbootldr + systemd-boot, entries and kernels on XBOOTLDR',
-    standin: '{ loader = "systemd-boot"; efiSysMountPoint = "/efi"; xbootldrMountPoint = "/boot"; }',
+    name: 'efixbootldr + systemd-boot, entries and kernels on XBOOTLDR, a specialisation and an extra entry beside the default',
+    standin: '{ loader = "systemd-boot"; efiSysMountPoint = "/efi"; xbootldrMountPoint = "/boot"; specialisations = { debug = [ "debug" ]; }; systemdBootExtraEntries = { "z-extra.conf" = "title Extra\\nsort-key z\\nlinux /none\\n"; }; }',
     args: 'partitionTableType = "efixbootldr"; format = "qcow2"; bootSize = "128M";',
     format: 'qcow2',
     // loader.conf stays on the ESP; entries and kernels go to XBOOTLDR.
-    fatFiles: [[1, '/EFI/systemd/systemd-bootx64.efi'], [1, '/loader/loader.conf'], [2, '/loader/entries/nixos-generation-1.conf'], [2, '/loader/entries.srel']],
+    fatFiles: [
+      [1, '/EFI/systemd/systemd-bootx64.efi'],
+      [1, '/loader/loader.conf'],
+      [2, '/loader/entries/nixos-generation-1.conf'],
+      [2, '/loader/entries/nixos-generation-1-specialisation-debug.conf'],
+      [2, '/loader/entries/z-extra.conf'],
+      [2, '/EFI/nixos/.extra-files/loader/entries/z-extra.conf'],
+      [2, '/loader/entries.srel'],
+    ],
     boots: [{ firmware: 'uefi', vars: 'template' }],
   },
   {
-    name: 'hybrid + GRUB for BIOS and for UEFI (removable)',
-    standin: '{ loader = "grub"; grubEfiSupport = true; }',
+    name: 'hybrid + GRUB for BIOS and for UEFI (removable), a theme and a superuser (the default entry is unrestricted)',
+    standin: '{ loader = "grub"; grubEfiSupport = true; grubTheme = true; grubUsers = { root.hashedPassword = "grub.pbkdf2.sha512.10000.AA.BB"; }; }',
     args: 'partitionTableType = "hybrid"; format = "qcow2";',
     format: 'qcow2',
-    fatFiles: [[1, '/EFI/BOOT/BOOTX64.EFI'], [1, '/grub/grub.cfg'], [1, '/grub/i386-pc/normal.mod'], [1, '/grub/x86_64-efi/normal.mod']],
+    fatFiles: [[1, '/EFI/BOOT/BOOTX64.EFI'], [1, '/grub/grub.cfg'], [1, '/grub/i386-pc/normal.mod'], [1, '/grub/x86_64-efi/normal.mod'], [1, '/theme/theme.txt'], [1, '/theme/fonts/unicode.pf2']],
     boots: [
       { firmware: 'bios', vars: 'template' },
       { firmware: 'uefi', vars: 'template' },
     ],
   },
   {
-    name: 'legacy + GRUB for BIOS, core image after the MBR',
-    standin: '{ loader = "grub"; }',
+    name: 'legacy + GRUB for BIOS, core image after the MBR, a specialisation entry after the default',
+    standin: '{ loader = "grub"; specialisations = { debug = [ "debug" ]; }; }',
     args: 'partitionTableType = "legacy"; format = "raw";',
     format: 'raw',
     fatFiles: [],
@@ -122,8 +135,10 @@ describe.each(CASES)('$name', (c) => {
   let image: string;
   let outDir: string;
   let caseDir: string;
+  let toplevel: string;
 
   beforeAll(async () => {
+    toplevel = await standinToplevel(c.standin);
     caseDir = await mkdtemp(path.join(dir, 'case-'));
     const file = await writeCall(caseDir, c.standin, c.args);
     outDir = path.join(caseDir, 'out');

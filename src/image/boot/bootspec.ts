@@ -18,6 +18,10 @@ export interface Bootspec {
   init: string;
   /** `org.nixos.systemd-boot.sortKey`, when the document carries it. */
   sortKey?: string;
+  /** `org.nixos.systemd-boot.devicetree`: the DTB systemd-boot hands the kernel, when installDeviceTree. */
+  devicetree?: string;
+  /** `org.nixos.specialisation.v1`: each specialisation's own document, by name (none of their own: NixOS nests no deeper). */
+  specialisations: Record<string, Bootspec>;
 }
 
 export class BootspecError extends Error {
@@ -32,6 +36,10 @@ export function parseBootspec(text: string, where: string): Bootspec {
   } catch (error) {
     throw new BootspecError(`${where} is not JSON: ${(error as Error).message}`);
   }
+  return parseBootspecDocument(document, where);
+}
+
+function parseBootspecDocument(document: unknown, where: string): Bootspec {
   if (!isObject(document)) throw new BootspecError(`${where} is not a JSON object`);
   const v1 = document['org.nixos.bootspec.v1'] ?? document['v1'];
   if (!isObject(v1)) throw new BootspecError(`${where} has no "org.nixos.bootspec.v1" document`);
@@ -46,7 +54,17 @@ export function parseBootspec(text: string, where: string): Bootspec {
     throw new BootspecError(`${where}: "kernelParams" must be a list of strings`);
   }
   const extension = document['org.nixos.systemd-boot'];
-  const sortKey = isObject(extension) && typeof extension['sortKey'] === 'string' ? extension['sortKey'] : undefined;
+  const extensionText = (name: string): string | undefined =>
+    isObject(extension) && typeof extension[name] === 'string' && extension[name] !== '' ? (extension[name] as string) : undefined;
+  const sortKey = extensionText('sortKey');
+  const devicetree = extensionText('devicetree');
+  const nested = document['org.nixos.specialisation.v1'] ?? {};
+  if (!isObject(nested)) throw new BootspecError(`${where}: "org.nixos.specialisation.v1" must be an object of specialisation name to document`);
+  const specialisations: Record<string, Bootspec> = {};
+  for (const [name, child] of Object.entries(nested)) {
+    if (!/^[^/\s]+$/.test(name) || name === '.' || name === '..') throw new BootspecError(`${where}: specialisation name ${JSON.stringify(name)} cannot name a boot entry file`);
+    specialisations[name] = parseBootspecDocument(child, `${where} (specialisation "${name}")`);
+  }
   const spec: Bootspec = {
     system: field('system'),
     kernel: field('kernel'),
@@ -54,10 +72,17 @@ export function parseBootspec(text: string, where: string): Bootspec {
     label: field('label'),
     toplevel: field('toplevel'),
     init: field('init'),
+    specialisations,
   };
   const initrd = optional('initrd');
   const initrdSecrets = optional('initrdSecrets');
-  return { ...spec, ...(initrd ? { initrd } : {}), ...(initrdSecrets ? { initrdSecrets } : {}), ...(sortKey ? { sortKey } : {}) };
+  return {
+    ...spec,
+    ...(initrd ? { initrd } : {}),
+    ...(initrdSecrets ? { initrdSecrets } : {}),
+    ...(sortKey ? { sortKey } : {}),
+    ...(devicetree ? { devicetree } : {}),
+  };
 }
 
 /** Reads `<toplevel>/boot.json`; a toplevel without one (NixOS before 22.11, or not a NixOS system) is a clear error. */

@@ -27,6 +27,14 @@ export interface LoaderConfig {
     consoleMode: string;
     xbootldrMountPoint: string | null;
     sortKey: string;
+    /** `extraFiles`: path under $BOOT → source file (a store path, or a host path given as a Nix path). */
+    extraFiles: Record<string, string>;
+    /** `extraEntries`: file name in $BOOT/loader/entries → its text. */
+    extraEntries: Record<string, string>;
+    /** `extraEfiDrivers`: path under the ESP → source file. */
+    extraEfiDrivers: Record<string, string>;
+    /** `extraInstallCommands`: shell the installer runs after it, on the installed system. */
+    extraInstallCommands: string;
   };
   distroName: string;
 }
@@ -40,6 +48,22 @@ function serializedStorePath(value: unknown): string | null {
   if (typeof record['$string'] === 'string') return record['$string'];
   if (typeof record['$path'] === 'string') return record['$path'];
   return null;
+}
+
+/**
+ * An attribute set of files (`attrsOf path`: each a store or host path) or of texts
+ * (`attrsOf lines`, a text with context reading the same way).
+ */
+function attrsOfPathsOrTexts(value: unknown, option: string, what: 'a file (a path or a package)' | 'a text'): Record<string, string> {
+  if (value === null || value === undefined) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) throw new BootConfigError(`${option} is not an attribute set`);
+  const read: Record<string, string> = {};
+  for (const [name, item] of Object.entries(value)) {
+    const text = serializedStorePath(item);
+    if (text === null) throw new BootConfigError(`${option}."${name}" is not ${what}`);
+    read[name] = text;
+  }
+  return read;
 }
 
 function bool(value: unknown, fallback: boolean): boolean {
@@ -68,6 +92,10 @@ export function readLoaderConfig(config: Record<string, unknown>): LoaderConfig 
       consoleMode: text(config['systemdBootConsoleMode'], 'keep'),
       xbootldrMountPoint: typeof xbootldr === 'string' ? xbootldr : null,
       sortKey: text(config['systemdBootSortKey'], 'nixos'),
+      extraFiles: attrsOfPathsOrTexts(config['systemdBootExtraFiles'], 'boot.loader.systemd-boot.extraFiles', 'a file (a path or a package)'),
+      extraEntries: attrsOfPathsOrTexts(config['systemdBootExtraEntries'], 'boot.loader.systemd-boot.extraEntries', 'a text'),
+      extraEfiDrivers: attrsOfPathsOrTexts(config['systemdBootExtraEfiDrivers'], 'boot.loader.systemd-boot.extraEfiDrivers', 'a file (a path or a package)'),
+      extraInstallCommands: text(config['systemdBootExtraInstallCommands'], ''),
     },
     distroName: text(config['distroName'], 'NixOS'),
   };

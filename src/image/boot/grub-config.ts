@@ -43,6 +43,45 @@ export interface GrubSettings {
   gfxpayloadEfi: string;
   gfxpayloadBios: string;
   extraGrubInstallArgs: string[];
+  /** `users`: GRUB's superusers, in attribute-name order, each with the line install-grub.pl writes for its password. */
+  users: GrubUser[];
+  /** `theme`: a theme folder (a store path) copied to `<bootPath>/theme`, or ''. */
+  theme: string;
+}
+
+export interface GrubUser {
+  name: string;
+  /** `password_pbkdf2 <name> <hash>` for a `grub.pbkdf2.` hash, `password <name> <password>` for a plain one. */
+  line: string;
+}
+
+/**
+ * `boot.loader.grub.users` as install-grub.pl turns it into password lines. The
+ * `…File` forms name a file on the machine that installs the loader, which an image
+ * build is not (nixpkgs' build VM has no such file either), so they are refused.
+ */
+function grubUsers(users: NixXmlValue | undefined, where: string): GrubUser[] {
+  if (users === undefined || users === null) return [];
+  if (typeof users !== 'object' || Array.isArray(users) || '$derivation' in users) throw new BootConfigError(`${where}: "users" is not an attribute set`);
+  return Object.entries(users).map(([name, user]) => {
+    const field = (key: string): string => {
+      const value = typeof user === 'object' && user !== null && !Array.isArray(user) ? (user as Record<string, NixXmlValue>)[key] : undefined;
+      return typeof value === 'string' ? value : '';
+    };
+    for (const key of ['hashedPasswordFile', 'passwordFile']) {
+      if (field(key) !== '') {
+        throw new BootConfigError(`${where}: boot.loader.grub.users.${name}.${key} names a file on the machine that installs GRUB, which an image build is not; use hashedPassword instead`);
+      }
+    }
+    const hashed = field('hashedPassword');
+    if (hashed !== '') {
+      if (!hashed.startsWith('grub.pbkdf2.')) throw new BootConfigError(`${where}: the password hash of GRUB user "${name}" is not a grub.pbkdf2. hash (grub-mkpasswd-pbkdf2 makes one)`);
+      return { name, line: `password_pbkdf2 ${name} ${hashed}` };
+    }
+    const password = field('password');
+    if (password === '') throw new BootConfigError(`${where}: GRUB user "${name}" has no password`);
+    return { name, line: `password ${name} ${password}` };
+  });
 }
 
 /** The settings of a grub-config.xml; what nixdisk cannot do without running code is refused by name. */
@@ -70,11 +109,6 @@ export function parseGrubConfig(xml: string, where: string): GrubSettings {
     if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) throw new BootConfigError(`${where}: "${name}" is not a list of strings`);
     return value as string[];
   };
-  const users = attrs['users'];
-  if (users && typeof users === 'object' && !Array.isArray(users) && Object.keys(users).length > 0) {
-    throw new BootConfigError(`${where}: boot.loader.grub.users is set; nixdisk does not write GRUB passwords yet`);
-  }
-  if (str('theme') !== '') throw new BootConfigError(`${where}: boot.loader.grub.theme is set; nixdisk does not install GRUB themes yet`);
   if (str('extraPrepareConfig').trim() !== '') {
     throw new BootConfigError(`${where}: boot.loader.grub.extraPrepareConfig is a shell script that runs on the installed system; nixdisk does not run it`);
   }
@@ -117,6 +151,8 @@ export function parseGrubConfig(xml: string, where: string): GrubSettings {
     gfxpayloadEfi: str('gfxpayloadEfi', 'keep'),
     gfxpayloadBios: str('gfxpayloadBios', 'text'),
     extraGrubInstallArgs: list('extraGrubInstallArgs'),
+    users: grubUsers(attrs['users'], where),
+    theme: str('theme'),
   };
 }
 
@@ -142,12 +178,21 @@ export function grubLocation(mounts: readonly ImageMount[], dir: string, fsIdent
   return { search: `search --set=drive${driveId} ${search}`, path: `($drive${driveId})${relative}` };
 }
 
-export interface GrubEntryInput {
-  /** Resolved store paths of kernel and initrd, and of init. */
+/** What one menu entry boots: resolved store paths of kernel, initrd and init, and the parameters. */
+export interface GrubBootFiles {
   kernel: string;
   initrd: string;
   init: string;
   kernelParams: readonly string[];
+}
+
+export interface GrubEntryInput extends GrubBootFiles {
+  /**
+   * The toplevel's specialisations, in the order install-grub.pl globs them (sorted by
+   * name), each with its whole menu entry title (`NixOS - <configuration-name>`, or
+   * `NixOS - (<name> - <date> - <version>)`).
+   */
+  specialisations: readonly ({ title: string } & GrubBootFiles)[];
   /** `nixos-version` of the toplevel, or null when it has none (then the profile submenu lists nothing). */
   nixosVersion: string | null;
   /** `%F` of the system-1-link's mtime. */
@@ -157,14 +202,18 @@ export interface GrubEntryInput {
 
 export interface GrubCfg {
   text: string;
-  /** Files install-grub.pl copies to /boot: installed path → source on the host. */
+  /** Files install-grub.pl copies to /boot: installed path → source on the host (a folder for the theme). */
   copies: Map<string, string>;
 }
 
 const HEADER = '# Automatically generated.  DO NOT EDIT THIS FILE!\n';
 
-/** The grub.cfg of install-grub.pl for one generation, and the files it copies onto bootPath. */
-export function grubCfg(settings: GrubSettings, mounts: readonly ImageMount[], entry: GrubEntryInput): GrubCfg {
+/**
+ * The grub.cfg of install-grub.pl for one generation, and the files it copies onto
+ * bootPath. `themeFonts` are the `.pf2` files of the theme folder, relative to it, which
+ * install-grub.pl loads in the order it finds them (nixdisk sorts them).
+ */
+export function grubCfg(settings: GrubSettings, mounts: readonly ImageMount[], entry: GrubEntryInput, themeFonts: readonly string[] = []): GrubCfg {
   const copies = new Map<string, string>();
   const copyKernels = settings.copyKernels || mountOf(mounts, settings.bootPath) !== mountOf(mounts, settings.storePath);
   let driveId = 1;
@@ -179,6 +228,8 @@ export function grubCfg(settings: GrubSettings, mounts: readonly ImageMount[], e
   const defaultEntry = settings.default === 'saved' ? '"${saved_entry}"' : settings.default;
 
   let conf = HEADER;
+  for (const user of settings.users) conf += `\n${user.line}`;
+  if (settings.users.length > 0) conf += `\nset superusers="${settings.users.map((user) => user.name).join(' ')}"\n`;
   if (store) conf += `\n            ${store.search}`;
   conf +=
     `\n        ${boot.search}\n        if [ -s $prefix/grubenv ]; then\n          load_env\n        fi\n\n` +
@@ -205,6 +256,11 @@ export function grubCfg(settings: GrubSettings, mounts: readonly ImageMount[], e
       `              set color_normal=white/black\n              set color_highlight=black/white\n            else\n` +
       `              set menu_color_normal=cyan/blue\n              set menu_color_highlight=white/blue\n            fi\n        `;
   }
+  if (settings.theme) {
+    copies.set(path.posix.join(settings.bootPath, 'theme'), settings.theme);
+    conf += `\n            # Sets theme.\n            set theme=${bootPrefix}/theme/theme.txt\n            export theme\n            # Load theme fonts, if any\n        `;
+    for (const font of themeFonts) conf += `\n                    loadfont ${bootPrefix}/theme/${font}\n                `;
+  }
   conf += `${settings.extraConfig}\n\n`;
 
   const kernelsDirReference = (storeFile: string): string => {
@@ -213,24 +269,24 @@ export function grubCfg(settings: GrubSettings, mounts: readonly ImageMount[], e
     copies.set(path.posix.join(settings.bootPath, 'kernels', name), storeFile);
     return `${bootPrefix}/kernels/${name}`;
   };
-  const kernel = kernelsDirReference(entry.kernel);
-  const initrd = kernelsDirReference(entry.initrd);
-  const menuEntry = (name: string, options: string): string =>
+  const menuEntry = (name: string, options: string, files: GrubBootFiles): string =>
     `menuentry "${name}" ${options} {\n` +
     (settings.default === 'saved' ? '  savedefault\n' : '') +
     `${boot.search}\n` +
     (store ? `${store.search}\n` : '') +
     (settings.extraPerEntryConfig ? `  ${settings.extraPerEntryConfig}\n` : '') +
-    `  linux ${kernel} init=${entry.init} ${entry.kernelParams.join(' ')}\n` +
-    `  initrd ${initrd}\n}\n\n`;
+    `  linux ${kernelsDirReference(files.kernel)} init=${files.init} ${files.kernelParams.join(' ')}\n` +
+    `  initrd ${kernelsDirReference(files.initrd)}\n}\n\n`;
 
   if (settings.extraEntriesBeforeNixOS) conf += `${settings.extraEntries}\n`;
-  conf += menuEntry(`${entry.distroName} - Default`, settings.entryOptions);
+  conf += menuEntry(`${entry.distroName} - Default`, settings.entryOptions, entry);
   if (!settings.extraEntriesBeforeNixOS) conf += `${settings.extraEntries}\n`;
+  // install-grub.pl passes no entry options (no --class, no --unrestricted) for specialisations.
+  for (const specialisation of entry.specialisations) conf += menuEntry(specialisation.title, '', specialisation);
   conf = conf.replace(/@bootRoot@/g, boot.path);
   conf += `submenu "${entry.distroName} - All configurations" --class submenu {\n`;
   if (entry.nixosVersion !== null) {
-    conf += menuEntry(`${entry.distroName} - Configuration 1 (${entry.linkDate} - ${entry.nixosVersion})`, settings.subEntryOptions);
+    conf += menuEntry(`${entry.distroName} - Configuration 1 (${entry.linkDate} - ${entry.nixosVersion})`, settings.subEntryOptions, entry);
   }
   conf += '}\n';
   return { text: conf, copies };

@@ -11,16 +11,16 @@
  *   canTouchEfiVariables, else `EFI/BOOT/BOOTX64.EFI` with `--removable`, else
  *   `EFI/grub/grubx64.efi` (grub-install's own default id).
  */
-import { access, readdir, readFile, realpath, writeFile } from 'node:fs/promises';
+import { access, lstat, readdir, readFile, realpath, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { runTool } from '../../tools.js';
 import type { TablePlan } from '../plan.js';
 import type { BootInstallation, BootTarget, DiskWrite, EfiBootEntry, ImageMount } from './bootloader.js';
 import type { Bootspec } from './bootspec.js';
 import { BootConfigError, type LoaderConfig } from './config.js';
-import { efiTarget, grubCfg, grubConfigFilesOf, grubState, parseGrubConfig, type GrubSettings } from './grub-config.js';
+import { efiTarget, grubCfg, grubConfigFilesOf, grubState, parseGrubConfig, type GrubEntryInput, type GrubSettings } from './grub-config.js';
 import { mountOf } from '../system/mounts.js';
-import { copyInstalled, fatMountAt, under, writeInstalled } from './tree.js';
+import { copyInstalled, copyInstalledTree, fatMountAt, under, writeInstalled } from './tree.js';
 
 const SECTOR = 512;
 /** What `grub-editenv create` writes: a 1 KiB block, a header, `#` for free space; pure. */
@@ -144,28 +144,72 @@ export async function readGrubSettings(loader: LoaderConfig): Promise<GrubSettin
   return parseGrubConfig(await readFile(files[0]!, 'utf8'), files[0]!);
 }
 
-function pad2(n: number): string {
-  return String(n).padStart(2, '0');
+/** `strftime("%F")` in the build VM's time zone, UTC; pure. */
+export function isoDate(seconds: number): string {
+  return new Date(seconds * 1000).toISOString().slice(0, 10);
+}
+
+/** The `.pf2` fonts of a GRUB theme folder, relative to it, sorted (install-grub.pl takes them in directory order). */
+async function themeFonts(theme: string): Promise<string[]> {
+  if (!(await stat(theme).catch(() => null))?.isDirectory()) throw new BootConfigError(`boot.loader.grub.theme (${theme}) is not a folder`);
+  const entries = await readdir(theme, { recursive: true });
+  return entries.filter((entry) => /\.pf2$/i.test(entry)).sort();
+}
+
+/** A text file of a system toplevel without its final newline (install-grub.pl's readFile), or null when missing. */
+async function readSystemFile(file: string): Promise<string | null> {
+  return (await exists(file)) ? (await readFile(file, 'utf8')).replace(/\n$/, '') : null;
+}
+
+/**
+ * The toplevel's specialisations as install-grub.pl lists them beside the default entry:
+ * `<toplevel>/specialisation/<name>`, sorted, titled by the specialisation's
+ * `configuration-name` or else by name, link date and `nixos-version`.
+ */
+async function grubSpecialisations(spec: Bootspec, distroName: string): Promise<GrubEntryInput['specialisations']> {
+  const entries: GrubEntryInput['specialisations'][number][] = [];
+  for (const name of Object.keys(spec.specialisations).sort()) {
+    const child = spec.specialisations[name]!;
+    // install-grub.pl skips a specialisation without kernel and initrd.
+    if (!child.initrd) continue;
+    const link = path.join(spec.toplevel, 'specialisation', name);
+    const configurationName = await readSystemFile(path.join(link, 'configuration-name'));
+    const version = (await readSystemFile(path.join(link, 'nixos-version'))) ?? '';
+    const title = configurationName || `(${name} - ${isoDate((await lstat(link)).mtimeMs / 1000)} - ${version})`;
+    entries.push({
+      title: `${distroName} - ${title}`,
+      kernel: await realpath(child.kernel),
+      initrd: await realpath(child.initrd),
+      init: await realpath(child.init),
+      kernelParams: child.kernelParams,
+    });
+  }
+  return entries;
 }
 
 export async function installGrub(target: BootTarget, spec: Bootspec, loader: LoaderConfig, treeDir: string): Promise<BootInstallation> {
   const settings = await readGrubSettings(loader);
   if (!spec.initrd) throw new BootConfigError(`${spec.toplevel}/boot.json names no initrd; install-grub.pl writes no entry for such a system`);
-  const nixosVersionFile = path.join(spec.toplevel, 'nixos-version');
-  const nixosVersion = (await exists(nixosVersionFile)) ? (await readFile(nixosVersionFile, 'utf8')).replace(/\n$/, '') : null;
-  const linkTime = new Date((target.deterministic ? target.epoch : Date.now() / 1000) * 1000);
-  const cfg = grubCfg(settings, target.mounts, {
+  const cfg = grubCfg(
+    settings,
+    target.mounts,
+    {
     kernel: await realpath(spec.kernel),
     initrd: await realpath(spec.initrd),
     init: await realpath(spec.init),
     kernelParams: spec.kernelParams,
-    nixosVersion,
-    linkDate: `${linkTime.getFullYear()}-${pad2(linkTime.getMonth() + 1)}-${pad2(linkTime.getDate())}`,
+    specialisations: await grubSpecialisations(spec, loader.distroName),
+    nixosVersion: await readSystemFile(path.join(spec.toplevel, 'nixos-version')),
+    linkDate: isoDate(target.deterministic ? target.epoch : Date.now() / 1000),
     distroName: loader.distroName,
-  });
+    },
+    settings.theme ? await themeFonts(settings.theme) : [],
+  );
   const grubDir = path.posix.join(settings.bootPath, 'grub');
   await writeInstalled(treeDir, path.posix.join(grubDir, 'grub.cfg'), cfg.text);
-  for (const [installed, source] of cfg.copies) await copyInstalled(treeDir, installed, source);
+  for (const [installed, source] of cfg.copies) {
+    await ((await stat(source)).isDirectory() ? copyInstalledTree : copyInstalled)(treeDir, installed, source);
+  }
   const targetKind = efiTarget(settings);
   await writeInstalled(treeDir, path.posix.join(grubDir, 'state'), grubState(settings, targetKind));
   await writeInstalled(treeDir, path.posix.join(grubDir, 'grubenv'), grubenvBlock());

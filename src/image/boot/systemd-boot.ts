@@ -5,7 +5,7 @@
  * when `boot.loader.systemd-boot.xbootldrMountPoint` is set, else the ESP).
  */
 import { randomBytes } from 'node:crypto';
-import { access, lstat, realpath } from 'node:fs/promises';
+import { access, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { BootInstallation, BootTarget } from './bootloader.js';
 import type { Bootspec } from './bootspec.js';
@@ -60,9 +60,15 @@ export interface EntryFields {
   initrd?: string;
   init: string;
   kernelParams: readonly string[];
+  devicetree?: string;
 }
 
-/** `loader/entries/nixos-generation-<G>.conf`; pure. */
+/** The entry's file name: `nixos-generation-<G>[-specialisation-<name>].conf`; pure. */
+export function entryFileName(generation: number, specialisation: string | null): string {
+  return `nixos-generation-${generation}${specialisation ? `-specialisation-${specialisation}` : ''}.conf`;
+}
+
+/** The entry's file; pure. */
 export function entryConf(entry: EntryFields): string {
   return [
     `title ${entry.title}`,
@@ -71,15 +77,44 @@ export function entryConf(entry: EntryFields): string {
     `linux /${entry.kernel}`,
     ...(entry.initrd ? [`initrd /${entry.initrd}`] : []),
     `options init=${entry.init} ${entry.kernelParams.join(' ')}`,
+    ...(entry.devicetree ? [`devicetree /${entry.devicetree}`] : []),
     '',
   ].join('\n');
 }
 
-/** The local date of the generation's ctime, as the builder prints it (`%F`). */
-async function buildDate(toplevel: string): Promise<string> {
-  const ctime = (await lstat(toplevel)).ctime;
+/** The local date of the generation's ctime, as the builder prints it (`%F`); a specialisation's link is followed. */
+async function buildDate(systemDir: string): Promise<string> {
+  const ctime = (await stat(systemDir)).ctime;
   const pad = (n: number) => String(n).padStart(2, '0');
   return `${ctime.getFullYear()}-${pad(ctime.getMonth() + 1)}-${pad(ctime.getDate())}`;
+}
+
+/**
+ * What the installer's copy-extra-files script adds (systemd-boot.nix): `extraFiles` on
+ * $BOOT, `extraEntries` in $BOOT/loader/entries, each remembered by an empty file under
+ * `EFI/nixos/.extra-files/` (so that a later switch removes what the config no longer
+ * names), and `extraEfiDrivers` on the ESP.
+ */
+async function installExtraFiles(treeDir: string, settings: LoaderConfig['systemdBoot'], bootMount: string, espMount: string): Promise<void> {
+  // NixOS asserts these; a config that skipped its asserts must still not write outside the partition.
+  const checked = (name: string, option: string): string => {
+    if (name.startsWith('/') || name.split('/').some((part) => part === '..' || part === '')) {
+      throw new BootConfigError(`boot.loader.systemd-boot.${option}."${name}" must be a relative path inside the partition`);
+    }
+    return name;
+  };
+  const remember = (relative: string) => writeInstalled(treeDir, under(bootMount, `${NIXOS_DIR}/.extra-files/${relative}`), '');
+  await makeInstalledDir(treeDir, under(bootMount, `${NIXOS_DIR}/.extra-files`));
+  for (const [name, source] of Object.entries(settings.extraFiles)) {
+    await copyInstalled(treeDir, under(bootMount, checked(name, 'extraFiles')), source);
+    await remember(name);
+  }
+  for (const [name, text] of Object.entries(settings.extraEntries)) {
+    if (name.includes('/')) throw new BootConfigError(`boot.loader.systemd-boot.extraEntries."${name}": entries within folders are not supported`);
+    await writeInstalled(treeDir, under(bootMount, `loader/entries/${checked(name, 'extraEntries')}`), text);
+    await remember(`loader/entries/${name}`);
+  }
+  for (const [name, source] of Object.entries(settings.extraEfiDrivers)) await copyInstalled(treeDir, under(espMount, checked(name, 'extraEfiDrivers')), source);
 }
 
 export async function installSystemdBoot(target: BootTarget, spec: Bootspec, settings: LoaderConfig, treeDir: string): Promise<BootInstallation> {
@@ -87,6 +122,11 @@ export async function installSystemdBoot(target: BootTarget, spec: Bootspec, set
   const boot = settings.systemdBoot.xbootldrMountPoint
     ? fatMountAt(target.mounts, settings.systemdBoot.xbootldrMountPoint, 'boot.loader.systemd-boot.xbootldrMountPoint')
     : esp;
+  if (settings.systemdBoot.extraInstallCommands.trim() !== '') {
+    throw new BootConfigError(
+      'boot.loader.systemd-boot.extraInstallCommands is a shell script that runs on the installed system; nixdisk does not run it: put the files it makes in boot.loader.systemd-boot.extraFiles or extraEntries, or set installBootLoader = false',
+    );
+  }
   if (!settings.systemdPackage) {
     throw new BootConfigError('systemd-boot is enabled but config.systemd.package is missing: nixdisk takes systemd-boot<arch>.efi from it');
   }
@@ -102,33 +142,42 @@ export async function installSystemdBoot(target: BootTarget, spec: Bootspec, set
   await writeInstalled(treeDir, under(boot.mountPoint, 'loader/entries.srel'), 'type1\n');
   if (!target.deterministic) await writeInstalled(treeDir, under(esp.mountPoint, 'loader/random-seed'), randomBytes(32));
 
-  const kernelSource = await realpath(spec.kernel);
-  const kernel = efiCopyName(kernelSource);
-  await copyInstalled(treeDir, under(boot.mountPoint, kernel), kernelSource);
-  let initrd: string | undefined;
-  if (spec.initrd) {
-    const initrdSource = await realpath(spec.initrd);
-    initrd = efiCopyName(initrdSource);
-    await copyInstalled(treeDir, under(boot.mountPoint, initrd), initrdSource);
-  }
+  /** Copies a store file to `$BOOT/EFI/nixos/` under the builder's name for it; resolves with that name. */
+  const copyToBoot = async (storeFile: string): Promise<string> => {
+    const source = await realpath(storeFile);
+    const installed = efiCopyName(source);
+    await copyInstalled(treeDir, under(boot.mountPoint, installed), source);
+    return installed;
+  };
   const generation = 1;
-  const entryName = `nixos-generation-${generation}.conf`;
-  await writeInstalled(
-    treeDir,
-    under(boot.mountPoint, `loader/entries/${entryName}`),
-    entryConf({
-      title: settings.distroName,
-      sortKey: spec.sortKey ?? settings.systemdBoot.sortKey,
-      generation,
-      label: spec.label,
-      buildDate: target.deterministic ? null : await buildDate(spec.toplevel),
-      kernel,
-      ...(initrd ? { initrd } : {}),
-      init: spec.init,
-      kernelParams: spec.kernelParams,
-    }),
-  );
-  await writeInstalled(treeDir, under(esp.mountPoint, 'loader/loader.conf'), loaderConf(settings, entryName));
+  const writeEntry = async (entrySpec: Bootspec, specialisation: string | null, systemDir: string): Promise<void> => {
+    const kernel = await copyToBoot(entrySpec.kernel);
+    const initrd = entrySpec.initrd ? await copyToBoot(entrySpec.initrd) : undefined;
+    const devicetree = entrySpec.devicetree ? await copyToBoot(entrySpec.devicetree) : undefined;
+    await writeInstalled(
+      treeDir,
+      under(boot.mountPoint, `loader/entries/${entryFileName(generation, specialisation)}`),
+      entryConf({
+        title: `${settings.distroName}${specialisation ? ` (${specialisation})` : ''}`,
+        sortKey: entrySpec.sortKey ?? settings.systemdBoot.sortKey,
+        generation,
+        label: entrySpec.label,
+        buildDate: target.deterministic ? null : await buildDate(systemDir),
+        kernel,
+        ...(initrd ? { initrd } : {}),
+        init: entrySpec.init,
+        kernelParams: entrySpec.kernelParams,
+        ...(devicetree ? { devicetree } : {}),
+      }),
+    );
+  };
+  await writeEntry(spec, null, spec.toplevel);
+  // The builder writes the specialisations' entries in the bootspec's order, which jq sorted.
+  for (const name of Object.keys(spec.specialisations).sort()) {
+    await writeEntry(spec.specialisations[name]!, name, path.join(spec.toplevel, 'specialisation', name));
+  }
+  await writeInstalled(treeDir, under(esp.mountPoint, 'loader/loader.conf'), loaderConf(settings, entryFileName(generation, null)));
+  await installExtraFiles(treeDir, settings.systemdBoot, boot.mountPoint, esp.mountPoint);
   return {
     treeDir,
     diskWrites: [],

@@ -3,7 +3,7 @@
  * Files get mode 0644 and folders 0755, as the installers leave them (store files are
  * read-only; their copies on /boot are not).
  */
-import { chmod, copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, cp, mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ImageMount } from './bootloader.js';
 import { BootConfigError } from './config.js';
@@ -25,6 +25,20 @@ export async function copyInstalled(treeDir: string, installedPath: string, sour
   await mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
   await copyFile(source, file);
   await chmod(file, 0o644);
+}
+
+/**
+ * Copies the folder `source` to `installedPath`, symlinks followed (a FAT /boot holds
+ * none), files 0644 and folders 0755 as a plain copy under umask 022 leaves them.
+ */
+export async function copyInstalledTree(treeDir: string, installedPath: string, source: string): Promise<void> {
+  const dir = hostPath(treeDir, installedPath);
+  await mkdir(path.dirname(dir), { recursive: true, mode: 0o755 });
+  await cp(source, dir, { recursive: true, dereference: true, errorOnExist: true, force: false });
+  await chmod(dir, 0o755);
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    await chmod(path.join(entry.parentPath, entry.name), entry.isDirectory() ? 0o755 : 0o644);
+  }
 }
 
 export async function makeInstalledDir(treeDir: string, installedPath: string): Promise<void> {

@@ -2,13 +2,13 @@
  * installBootLoader on the stand-in system (examples/nixos-standin), without building an
  * image: which files land where, what goes outside the filesystems, which NVRAM entry.
  */
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BootTarget, ImageMount } from '../../../src/image/boot/bootloader.js';
-import { installBootLoader } from '../../../src/image/boot/index.js';
+import { checkBootLoader, installBootLoader } from '../../../src/image/boot/index.js';
 import { PACKAGE_ROOT } from '../../../src/package.js';
 
 const STANDIN = path.join(PACKAGE_ROOT, 'examples', 'nixos-standin');
@@ -98,6 +98,76 @@ describe('installBootLoader', () => {
     expect(await readFile(path.join(result.treeDir, 'boot/grub/state'), 'utf8')).toBe('grub-2.06\n2.06\nonly\nnodev\n/boot\n{"extraGrubInstallArgs":[]}\n');
     expect(result.diskWrites).toEqual([]);
     expect(result.efiBootEntries).toEqual([{ description: 'NixOS-boot', espMountPoint: '/boot', loaderPath: '\\EFI\\NixOS-boot\\grubx64.efi' }]);
+  });
+
+  it('systemd-boot: an entry per specialisation, extraFiles and extraEntries on $BOOT, each remembered under .extra-files', async () => {
+    const extraFile = path.join(dir, 'tool.efi');
+    await writeFile(extraFile, 'an EFI tool\n');
+    const system = await standin(
+      `{ loader = "systemd-boot"; specialisations = { debug = [ "debug" ]; quiet = [ "quiet" ]; }; systemdBootExtraFiles = { "efi/tool/tool.efi" = ${extraFile}; }; systemdBootExtraEntries = { "tool.conf" = "title Tool\\nefi /efi/tool/tool.efi\\n"; }; }`,
+    );
+    const workDir = await mkdtemp(path.join(dir, 'sd-special-'));
+    const result = await installBootLoader(target(system, [ROOT, fat('/boot', 'esp', 'AAAA-0004', 'ESP')], { kind: 'gpt', partitions: [] }, workDir));
+    const all = await files(result.treeDir);
+    expect(all.filter((f) => f.startsWith('boot/loader/entries/'))).toEqual([
+      'boot/loader/entries/nixos-generation-1-specialisation-debug.conf',
+      'boot/loader/entries/nixos-generation-1-specialisation-quiet.conf',
+      'boot/loader/entries/nixos-generation-1.conf',
+      'boot/loader/entries/tool.conf',
+    ]);
+    expect(all.filter((f) => f.includes('.extra-files'))).toEqual(['boot/EFI/nixos/.extra-files/efi/tool/tool.efi', 'boot/EFI/nixos/.extra-files/loader/entries/tool.conf']);
+    expect(await readFile(path.join(result.treeDir, 'boot/efi/tool/tool.efi'), 'utf8')).toBe('an EFI tool\n');
+    expect(await readFile(path.join(result.treeDir, 'boot/loader/entries/tool.conf'), 'utf8')).toBe('title Tool\nefi /efi/tool/tool.efi\n');
+    const debugToplevel = await realpath(path.join(system.toplevel, 'specialisation', 'debug'));
+    const debug = await readFile(path.join(result.treeDir, 'boot/loader/entries/nixos-generation-1-specialisation-debug.conf'), 'utf8');
+    expect(debug).toMatch(/^title NixOS \(debug\)\nsort-key nixos\nversion Generation 1 NixOS Stand-in 0\.1 \(Linux .*\)\nlinux \/EFI\/nixos\/.*-bzImage\.efi\ninitrd \/EFI\/nixos\/.*-initrd\.efi\n/);
+    expect(debug).toContain(`options init=${debugToplevel}/init console=ttyS0 panic=-1 loglevel=4 nixdisk.standin=1 debug\n`);
+    // The specialisations share kernel and initrd: one copy of each.
+    expect(all.filter((f) => f.startsWith('boot/EFI/nixos/') && !f.includes('.extra-files'))).toHaveLength(2);
+    expect(await readFile(path.join(result.treeDir, 'boot/loader/loader.conf'), 'utf8')).toContain('default nixos-generation-1.conf\n');
+  });
+
+  it('GRUB: a menu entry per specialisation beside the default one', async () => {
+    const system = await standin('{ loader = "grub"; specialisations = { debug = [ "debug" ]; }; }');
+    const workDir = await mkdtemp(path.join(dir, 'grub-special-'));
+    const table: BootTarget['table'] = { kind: 'mbr', partitions: [{ number: 1, role: 'root', name: 'primary', bootable: false, firstSector: 2048, lastSector: 99999 }] };
+    const result = await installBootLoader(target(system, [ROOT], table, workDir));
+    const cfg = await readFile(path.join(result.treeDir, 'boot/grub/grub.cfg'), 'utf8');
+    const debugToplevel = await realpath(path.join(system.toplevel, 'specialisation', 'debug'));
+    expect(cfg).toContain('menuentry "NixOS - (debug - 1970-01-01 - 0.1-standin)"  {\n');
+    const entry = cfg.slice(cfg.indexOf('menuentry "NixOS - (debug'));
+    expect(entry).toContain(`init=${debugToplevel}/init console=ttyS0 panic=-1 loglevel=4 nixdisk.standin=1 debug\n`);
+  });
+
+  it('GRUB with a theme and a superuser: the theme folder copied to /boot/theme, its fonts loaded, the password first', async () => {
+    const system = await standin('{ loader = "grub"; grubTheme = true; grubUsers = { root.hashedPassword = "grub.pbkdf2.sha512.10000.AA.BB"; }; }');
+    const workDir = await mkdtemp(path.join(dir, 'grub-theme-'));
+    const table: BootTarget['table'] = { kind: 'mbr', partitions: [{ number: 1, role: 'root', name: 'primary', bootable: false, firstSector: 2048, lastSector: 99999 }] };
+    const result = await installBootLoader(target(system, [ROOT], table, workDir));
+    const all = await files(result.treeDir);
+    expect(all.filter((f) => f.startsWith('boot/theme/'))).toEqual(['boot/theme/fonts/unicode.pf2', 'boot/theme/theme.txt']);
+    expect(await readFile(path.join(result.treeDir, 'boot/theme/fonts/unicode.pf2'))).toEqual(await readFile('/usr/share/grub/unicode.pf2'));
+    const cfg = await readFile(path.join(result.treeDir, 'boot/grub/grub.cfg'), 'utf8');
+    expect(cfg).toContain('\npassword_pbkdf2 root grub.pbkdf2.sha512.10000.AA.BB\nset superusers="root"\n');
+    expect(cfg).toContain(`set theme=($drive1)/boot/theme/theme.txt`);
+    expect(cfg).toContain(`loadfont ($drive1)/boot/theme/fonts/unicode.pf2`);
+  });
+
+  it.each([
+    ['extraInstallCommands', '{ loader = "systemd-boot"; systemdBootExtraInstallCommands = "echo hi"; }', /extraInstallCommands is a shell script.*nixdisk does not run it/],
+    ['an extraFiles path leaving $BOOT', `{ loader = "systemd-boot"; systemdBootExtraFiles = { "../x.efi" = /bin/sh; }; }`, /extraFiles\."\.\.\/x\.efi" must be a relative path inside the partition/],
+  ])('refuses systemd-boot %s', async (_, args, message) => {
+    const system = await standin(args);
+    await expect(installBootLoader(target(system, [ROOT, fat('/boot', 'esp', 'AAAA-0005', 'ESP')], { kind: 'gpt', partitions: [] }, await mkdtemp(path.join(dir, 'x-'))))).rejects.toThrow(message);
+  });
+
+  it('refuses a system with initrd secrets, before anything is written', async () => {
+    const system = await standin('{ loader = "systemd-boot"; }');
+    const toplevel = await mkdtemp(path.join(dir, 'secrets-'));
+    const bootJson = JSON.parse(await readFile(path.join(system.toplevel, 'boot.json'), 'utf8'));
+    bootJson['org.nixos.bootspec.v1'].initrdSecrets = `${toplevel}/append-initrd-secrets`;
+    await writeFile(path.join(toplevel, 'boot.json'), JSON.stringify(bootJson));
+    await expect(checkBootLoader(system.config, toplevel)).rejects.toThrow(/has boot\.initrd\.secrets/);
   });
 
   it('refuses a loader it cannot install, naming it', async () => {

@@ -5,7 +5,7 @@ import { chosenLoader, readLoaderConfig, BootConfigError } from '../../../src/im
 import { biosDiskWrites, coreImagePlace, earlyConfig, grubenvBlock } from '../../../src/image/boot/grub.js';
 import { efiTarget, grubCfg, grubConfigFilesOf, grubLocation, parseGrubConfig, type GrubSettings } from '../../../src/image/boot/grub-config.js';
 import { parseNixXml } from '../../../src/image/boot/nix-xml.js';
-import { efiCopyName, entryConf, loaderConf } from '../../../src/image/boot/systemd-boot.js';
+import { efiCopyName, entryConf, entryFileName, loaderConf } from '../../../src/image/boot/systemd-boot.js';
 
 const S = '/nix/store';
 const spec = (v1: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
@@ -17,6 +17,12 @@ describe('parseBootspec', () => {
     ['without initrd', spec({}), { label: 'NixOS 24.05' }],
     ['systemd-boot sort key', spec({}, { 'org.nixos.systemd-boot': { sortKey: 'zzz' } }), { sortKey: 'zzz' }],
     ['2022 v1 key', JSON.stringify({ v1: JSON.parse(spec({}))['org.nixos.bootspec.v1'] }), { init: `${S}/t/init` }],
+    ['systemd-boot devicetree', spec({}, { 'org.nixos.systemd-boot': { sortKey: 'nixos', devicetree: `${S}/dtbs/board.dtb` } }), { devicetree: `${S}/dtbs/board.dtb`, specialisations: {} }],
+    [
+      'specialisations, each its own document',
+      spec({}, { 'org.nixos.specialisation.v1': { debug: JSON.parse(spec({ toplevel: `${S}/d`, init: `${S}/d/init`, kernelParams: ['quiet', 'debug'] }, { 'org.nixos.systemd-boot': { sortKey: 'z' } })) } }),
+      { specialisations: { debug: { toplevel: `${S}/d`, init: `${S}/d/init`, kernelParams: ['quiet', 'debug'], sortKey: 'z', specialisations: {} } } },
+    ],
   ])('%s', (_, text, expected) => {
     const parsed = parseBootspec(text, 'boot.json');
     expect(parsed).toMatchObject(expected);
@@ -28,6 +34,9 @@ describe('parseBootspec', () => {
     ['no document', '{}', /no "org.nixos.bootspec.v1"/],
     ['kernel missing', spec({ kernel: undefined }), /"kernel" must be a non-empty string/],
     ['params not strings', spec({ kernelParams: [1] }), /"kernelParams" must be a list of strings/],
+    ['specialisations not an object', spec({}, { 'org.nixos.specialisation.v1': [] }), /"org.nixos.specialisation.v1" must be an object/],
+    ['a specialisation name with a slash', spec({}, { 'org.nixos.specialisation.v1': { 'a/b': JSON.parse(spec({})) } }), /specialisation name "a\/b"/],
+    ['a broken specialisation', spec({}, { 'org.nixos.specialisation.v1': { debug: {} } }), /specialisation "debug"\) has no "org.nixos.bootspec.v1"/],
   ])('refuses %s', (_, text, message) => {
     expect(() => parseBootspec(text, 'boot.json')).toThrow(BootspecError);
     expect(() => parseBootspec(text, 'boot.json')).toThrow(message);
@@ -50,6 +59,27 @@ describe('chosenLoader', () => {
   ])('refuses %j', (config, message) => {
     expect(() => chosenLoader(readLoaderConfig(config))).toThrow(BootConfigError);
     expect(() => chosenLoader(readLoaderConfig(config))).toThrow(message);
+  });
+});
+
+describe('readLoaderConfig: systemd-boot extras as serialize-args.nix gives them', () => {
+  it('reads store paths, host paths and texts with or without context', () => {
+    const loader = readLoaderConfig({
+      systemdBootExtraFiles: { 'efi/memtest86/memtest.efi': { $drv: `${S}/m.drv`, $out: `${S}/m-memtest`, $output: 'out' }, 'efi/shell.efi': { $path: '/srv/shell.efi' } },
+      systemdBootExtraEntries: { 'memtest86.conf': 'title Memtest86+\n', 'shell.conf': { $string: `efi /${S}/x\n`, $context: [`${S}/x`] } },
+      systemdBootExtraInstallCommands: '',
+    });
+    expect(loader.systemdBoot.extraFiles).toEqual({ 'efi/memtest86/memtest.efi': `${S}/m-memtest`, 'efi/shell.efi': '/srv/shell.efi' });
+    expect(loader.systemdBoot.extraEntries).toEqual({ 'memtest86.conf': 'title Memtest86+\n', 'shell.conf': `efi /${S}/x\n` });
+    expect(loader.systemdBoot.extraEfiDrivers).toEqual({});
+  });
+
+  it.each([
+    [{ systemdBootExtraFiles: ['a'] }, /extraFiles is not an attribute set/],
+    [{ systemdBootExtraFiles: { 'a.efi': 3 } }, /extraFiles\."a\.efi" is not a file/],
+    [{ systemdBootExtraEntries: { 'a.conf': { $function: true } } }, /extraEntries\."a\.conf" is not a text/],
+  ])('refuses %j', (config, message) => {
+    expect(() => readLoaderConfig(config)).toThrow(message);
   });
 });
 
@@ -76,6 +106,19 @@ describe('systemd-boot files', () => {
   ])('entry built on %s', (buildDate, kernelParams, version, options) => {
     const text = entryConf({ title: 'NixOS', sortKey: 'nixos', generation: 1, label: 'NixOS 24.05', buildDate, kernel: 'EFI/nixos/k.efi', initrd: 'EFI/nixos/i.efi', init: '/t/init', kernelParams });
     expect(text).toBe(`title NixOS\nsort-key nixos\n${version}linux /EFI/nixos/k.efi\ninitrd /EFI/nixos/i.efi\n${options}`);
+  });
+
+  it('names a devicetree after the options', () => {
+    const text = entryConf({ title: 'NixOS', sortKey: 'nixos', generation: 1, label: 'L', buildDate: null, kernel: 'EFI/nixos/k.efi', init: '/t/init', kernelParams: ['quiet'], devicetree: 'EFI/nixos/d-board.dtb.efi' });
+    expect(text).toBe('title NixOS\nsort-key nixos\nversion Generation 1 L\nlinux /EFI/nixos/k.efi\noptions init=/t/init quiet\ndevicetree /EFI/nixos/d-board.dtb.efi\n');
+  });
+
+  it.each([
+    [1, null, 'nixos-generation-1.conf'],
+    [1, 'debug', 'nixos-generation-1-specialisation-debug.conf'],
+    [12, 'no-gpu', 'nixos-generation-12-specialisation-no-gpu.conf'],
+  ])('entry file of generation %i, specialisation %s: %s', (generation, specialisation, name) => {
+    expect(entryFileName(generation, specialisation)).toBe(name);
   });
 });
 
@@ -114,10 +157,25 @@ describe('grub-config.xml', () => {
     expect(settings).toMatchObject({ grub: '/nix/store/g-grub', grubEfi: '', devices: ['/dev/vda'], canTouchEfiVariables: true, timeout: 3, bootPath: '/boot', fsIdentifier: 'uuid' });
   });
 
+  const user = (fields: Record<string, string | null>) =>
+    `<attrs><attr name="root"><attrs>${Object.entries({ hashedPassword: null, hashedPasswordFile: null, password: null, passwordFile: null, ...fields })
+      .map(([name, value]) => `<attr name="${name}">${value === null ? '<null/>' : `<string value="${value}"/>`}</attr>`)
+      .join('')}</attrs></attr></attrs>`;
+
   it.each([
-    [{ theme: '<string value="/nix/store/t"/>' }, /theme/],
+    [{ hashedPassword: 'grub.pbkdf2.sha512.10000.AB.CD' }, 'password_pbkdf2 root grub.pbkdf2.sha512.10000.AB.CD'],
+    [{ password: 'hunter2' }, 'password root hunter2'],
+    [{ hashedPassword: 'grub.pbkdf2.x', password: 'ignored' }, 'password_pbkdf2 root grub.pbkdf2.x'],
+  ])('users: %j', (fields, line) => {
+    expect(parseGrubConfig(xmlOf({ users: user(fields) }), 'x.xml').users).toEqual([{ name: 'root', line }]);
+  });
+
+  it.each([
     [{ extraPrepareConfig: '<string value="rm -rf /"/>' }, /extraPrepareConfig/],
-    [{ users: '<attrs><attr name="root"><attrs></attrs></attr></attrs>' }, /users/],
+    [{ users: user({}) }, /GRUB user "root" has no password/],
+    [{ users: user({ hashedPassword: '$6$salt$hash' }) }, /not a grub\.pbkdf2\. hash/],
+    [{ users: user({ hashedPasswordFile: '/etc/grub-pw' }) }, /users\.root\.hashedPasswordFile names a file on the machine that installs GRUB/],
+    [{ users: user({ passwordFile: '/etc/grub-pw' }) }, /users\.root\.passwordFile/],
     [{ version: '<int value="1"/>' }, /GRUB 2 only/],
   ])('refuses %j', (attrs, message) => {
     expect(() => parseGrubConfig(xmlOf(attrs), 'x.xml')).toThrow(message);
@@ -146,7 +204,7 @@ function settings(overrides: Partial<GrubSettings> = {}): GrubSettings {
 }
 
 describe('grub.cfg', () => {
-  const entry = { kernel: `${S}/k-linux/bzImage`, initrd: `${S}/i-initrd/initrd`, init: `${S}/t/init`, kernelParams: ['console=ttyS0', 'quiet'], nixosVersion: '24.05', linkDate: '1970-01-01', distroName: 'NixOS' };
+  const entry = { kernel: `${S}/k-linux/bzImage`, initrd: `${S}/i-initrd/initrd`, init: `${S}/t/init`, kernelParams: ['console=ttyS0', 'quiet'], specialisations: [], nixosVersion: '24.05', linkDate: '1970-01-01', distroName: 'NixOS' };
 
   it.each([
     [
@@ -174,9 +232,32 @@ describe('grub.cfg', () => {
     expect(cfg.copies.size).toBe(copies);
   });
 
+  it('lists specialisations after the default entry and extraEntries, with no entry options, outside the submenu', () => {
+    const debug = { title: 'NixOS - (debug - 1970-01-01 - 24.05)', kernel: `${S}/k-linux/bzImage`, initrd: `${S}/i-initrd/initrd`, init: `${S}/d/init`, kernelParams: ['quiet', 'debug'] };
+    const cfg = grubCfg(settings({ extraEntries: 'menuentry "Extra" {\n}' }), [ROOT], { ...entry, specialisations: [debug] });
+    const special = cfg.text.indexOf('menuentry "NixOS - (debug - 1970-01-01 - 24.05)"  {\n');
+    expect(special).toBeGreaterThan(cfg.text.indexOf('menuentry "Extra" {'));
+    expect(special).toBeGreaterThan(cfg.text.indexOf('menuentry "NixOS - Default"'));
+    expect(special).toBeLessThan(cfg.text.indexOf('submenu "NixOS - All configurations"'));
+    expect(cfg.text.slice(special)).toContain(`  linux ($drive2)/nix/store/k-linux/bzImage init=${S}/d/init quiet debug\n`);
+    expect(cfg.text.match(/menuentry /g)).toHaveLength(4);
+  });
+
   it('searches by label with fsIdentifier = "label"', () => {
     expect(grubLocation([ROOT, ESP_BOOT], '/boot', 'label', 1)).toEqual({ search: 'search --set=drive1 --label ESP', path: '($drive1)/' });
     expect(grubLocation([ROOT], '/boot', 'uuid', 2)).toEqual({ search: `search --set=drive2 --fs-uuid ${ROOT.uuid}`, path: '($drive2)/boot' });
+  });
+
+  it('writes the superusers first, the theme and its fonts before extraConfig', () => {
+    const users = [{ name: 'root', line: 'password_pbkdf2 root grub.pbkdf2.x' }, { name: 'admin', line: 'password admin pw' }];
+    const cfg = grubCfg(settings({ users, theme: `${S}/t-theme`, extraConfig: 'EXTRA' }), [ROOT], entry, ['a.pf2', 'fonts/b.pf2']);
+    expect(cfg.text.startsWith('# Automatically generated.  DO NOT EDIT THIS FILE!\n\npassword_pbkdf2 root grub.pbkdf2.x\npassword admin pw\nset superusers="root admin"\n')).toBe(true);
+    expect(cfg.copies.get('/boot/theme')).toBe(`${S}/t-theme`);
+    const theme = cfg.text.indexOf('set theme=($drive1)/boot/theme/theme.txt\n            export theme\n');
+    expect(theme).toBeGreaterThan(0);
+    expect(cfg.text.indexOf('loadfont ($drive1)/boot/theme/a.pf2\n')).toBeGreaterThan(theme);
+    expect(cfg.text.indexOf('loadfont ($drive1)/boot/theme/fonts/b.pf2\n')).toBeGreaterThan(cfg.text.indexOf('theme/a.pf2'));
+    expect(cfg.text.indexOf('EXTRA\n')).toBeGreaterThan(cfg.text.indexOf('theme/fonts/b.pf2'));
   });
 
   it('copies the font and loads it from bootPath', () => {
