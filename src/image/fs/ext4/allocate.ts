@@ -44,9 +44,9 @@ export interface PlannedInode {
   entry: TreeEntry | null;
   links: number;
   /** Data blocks: file contents, directory blocks or a long symlink's target. */
-  extents: Extent[];
+  extents: readonly Extent[];
   dataBlocks: number;
-  treeBlocks: number[];
+  treeBlocks: readonly number[];
   /** For directories: the entries, "." and ".." first. */
   directory?: DirectoryEntry[];
 }
@@ -66,6 +66,9 @@ export class OutOfSpaceError extends Error {
     super(`the tree needs ${missingBlocks} more blocks and ${missingInodes} more inodes than the filesystem has free`);
   }
 }
+
+/** One shared empty list for the many inodes without extents or tree blocks: tens of thousands of empty arrays add up. */
+const NONE: readonly never[] = Object.freeze([]);
 
 /** Short targets live in the inode itself (a "fast" symlink), with room for a terminating zero. */
 export const FAST_SYMLINK_MAX = I_BLOCK_SIZE - 1;
@@ -184,19 +187,19 @@ function parentOf(path: string): string {
   return slash === -1 ? '' : path.slice(0, slash);
 }
 
-function nameOf(path: string): Buffer {
-  return Buffer.from(path.slice(path.lastIndexOf('/') + 1));
+function nameOf(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
 }
 
 /** Lays out `tree` (scanTree order: parents before children) in the free space; throws OutOfSpaceError when it does not fit. */
 export function planPopulation(tree: readonly TreeEntry[], free: FreeSpace, root: ExistingRoot, blockSize: number): Population {
   const inodeNumbers = new InodeAllocator(free.inodes);
-  const rootInode: PlannedInode = { ino: ROOT_INODE, entry: null, links: 2, extents: [], dataBlocks: 0, treeBlocks: [], directory: [] };
+  const rootInode: PlannedInode = { ino: ROOT_INODE, entry: null, links: 2, extents: NONE, dataBlocks: 0, treeBlocks: NONE, directory: [] };
   const byPath = new Map<string, PlannedInode>([['', rootInode]]);
   const byIdentity = new Map<string, PlannedInode>();
   const inodes: PlannedInode[] = [rootInode];
 
-  const rootNames = new Set(root.entries.map((entry) => entry.name.toString()));
+  const rootNames = new Set(root.entries.map((entry) => entry.name));
   rootInode.directory!.push(dirEntry('.', ROOT_INODE, FILE_TYPE.directory), dirEntry('..', ROOT_INODE, FILE_TYPE.directory), ...root.entries);
   rootInode.links += root.entries.filter((entry) => entry.fileType === FILE_TYPE.directory).length;
 
@@ -210,7 +213,7 @@ export function planPopulation(tree: readonly TreeEntry[], free: FreeSpace, root
     if (inode) {
       inode.links++;
     } else {
-      inode = { ino: inodeNumbers.take(), entry, links: 1, extents: [], dataBlocks: 0, treeBlocks: [] };
+      inode = { ino: inodeNumbers.take(), entry, links: 1, extents: NONE, dataBlocks: 0, treeBlocks: NONE };
       inodes.push(inode);
       if (entry.kind === 'directory') {
         inode.links = 2;
@@ -234,10 +237,12 @@ export function planPopulation(tree: readonly TreeEntry[], free: FreeSpace, root
       inode.dataBlocks = count;
     } else {
       inode.dataBlocks = contentBlocks(inode.entry!, blockSize);
-      inode.extents = extentsOf(blocks.take(inode.dataBlocks));
+      if (inode.dataBlocks > 0) inode.extents = extentsOf(blocks.take(inode.dataBlocks));
     }
-    const treeRuns = blocks.take(extentTreeBlockCount(inode.extents.length, blockSize));
-    inode.treeBlocks = treeRuns.flatMap(([first, length]) => Array.from({ length }, (_, index) => first + index));
+    const treeBlockCount = extentTreeBlockCount(inode.extents.length, blockSize);
+    if (treeBlockCount > 0) {
+      inode.treeBlocks = blocks.take(treeBlockCount).flatMap(([first, length]) => Array.from({ length }, (_, index) => first + index));
+    }
   }
 
   if (blocks.missing > 0 || inodeNumbers.missing > 0) throw new OutOfSpaceError(blocks.missing, inodeNumbers.missing);
@@ -246,5 +251,5 @@ export function planPopulation(tree: readonly TreeEntry[], free: FreeSpace, root
 }
 
 function dirEntry(name: string, ino: number, fileType: number): DirectoryEntry {
-  return { name: Buffer.from(name), ino, fileType };
+  return { name, ino, fileType };
 }

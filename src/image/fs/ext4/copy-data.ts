@@ -20,7 +20,7 @@ import type { Extent } from './structures.js';
 export interface CopyJob {
   source: string;
   size: number;
-  extents: Extent[];
+  extents: readonly Extent[];
 }
 
 /** A copy under way: the main thread's part is `finish`, or `cancel` when the caller gives up first. */
@@ -29,6 +29,50 @@ export interface FileCopy {
   finish(): Promise<void>;
   /** Stops the worker and settles once it has; for a caller that fails before `finish`. */
   cancel(): Promise<void>;
+}
+
+/**
+ * The jobs packed into shared memory: both threads read the same bytes, where a
+ * structured clone to the worker cost a second copy of every path and extent (about 40
+ * MB for 70,000 files). Job i's path is paths[pathEnd(i-1), pathEnd(i)) in UTF-8 and its
+ * extents extents[3·extentEnd(i-1), 3·extentEnd(i)) as logical, physical, length; jobs
+ * holds pathEnd, size and extentEnd for each job.
+ */
+export interface CopyTable {
+  count: number;
+  jobs: Float64Array;
+  paths: Uint8Array;
+  extents: Float64Array;
+}
+
+/** Packs `jobs` into a CopyTable in one pass; they may come from a generator, so no array of them need exist. */
+export function copyTable(jobs: Iterable<CopyJob>): CopyTable {
+  const numbers: number[] = [];
+  const extents: number[] = [];
+  let paths = Buffer.allocUnsafe(1 << 16);
+  let pathBytes = 0;
+  for (const job of jobs) {
+    const length = Buffer.byteLength(job.source);
+    if (pathBytes + length > paths.length) {
+      const grown = Buffer.allocUnsafe(Math.max(paths.length * 2, pathBytes + length));
+      paths.copy(grown, 0, 0, pathBytes);
+      paths = grown;
+    }
+    pathBytes += paths.write(job.source, pathBytes, 'utf8');
+    for (const extent of job.extents) extents.push(extent.logical, extent.physical, extent.length);
+    numbers.push(pathBytes, job.size, extents.length / 3);
+  }
+  const shared = <T extends Float64Array | Uint8Array>(make: (buffer: SharedArrayBuffer) => T, bytes: number) => make(new SharedArrayBuffer(bytes));
+  const table: CopyTable = {
+    count: numbers.length / 3,
+    jobs: shared((buffer) => new Float64Array(buffer), numbers.length * 8),
+    paths: shared((buffer) => new Uint8Array(buffer), pathBytes),
+    extents: shared((buffer) => new Float64Array(buffer), extents.length * 8),
+  };
+  table.jobs.set(numbers);
+  table.paths.set(paths.subarray(0, pathBytes));
+  table.extents.set(extents);
+  return table;
 }
 
 /** A batch is at least this many bytes of whole files: few enough claims, small enough to balance the threads. */
@@ -52,12 +96,13 @@ function copyClaimedBatches(
   write: typeof writeMapped,
   target: MappedTarget,
   blockSize: number,
-  jobs: readonly CopyJob[],
+  table: CopyTable,
   batchEnds: readonly number[],
   next: Int32Array,
   budgetBytes: number,
 ): boolean {
   const buffer = Buffer.allocUnsafe(1 << 20);
+  const paths = Buffer.from(table.paths.buffer, table.paths.byteOffset, table.paths.byteLength);
   const out = files.openSync(target.path, 'r+');
   let copiedHere = 0;
   try {
@@ -65,27 +110,31 @@ function copyClaimedBatches(
       const batch = Atomics.add(next, 0, 1);
       if (batch >= batchEnds.length) return false;
       for (let index = batch === 0 ? 0 : batchEnds[batch - 1]!; index < batchEnds[batch]!; index++) {
-        const job = jobs[index]!;
-        const source = files.openSync(job.source, 'r');
+        const source = paths.toString('utf8', index === 0 ? 0 : table.jobs[3 * index - 3]!, table.jobs[3 * index]!);
+        const size = table.jobs[3 * index + 1]!;
+        const fd = files.openSync(source, 'r');
         try {
           let copied = 0;
-          for (const extent of job.extents) {
-            const start = extent.logical * blockSize;
-            const end = Math.min(job.size, (extent.logical + extent.length) * blockSize);
+          for (let extent = index === 0 ? 0 : table.jobs[3 * index - 1]!; extent < table.jobs[3 * index + 2]!; extent++) {
+            const logical = table.extents[3 * extent]!;
+            const physical = table.extents[3 * extent + 1]!;
+            const length = table.extents[3 * extent + 2]!;
+            const start = logical * blockSize;
+            const end = Math.min(size, (logical + length) * blockSize);
             for (let at = start; at < end; ) {
-              const got = files.readSync(source, buffer, 0, Math.min(buffer.length, end - at), at);
-              if (got === 0) throw new Error(`${job.source} is shorter than the ${job.size} bytes it had when the tree was scanned`);
-              write(files, out, target.map, buffer, 0, got, extent.physical * blockSize + (at - start));
+              const got = files.readSync(fd, buffer, 0, Math.min(buffer.length, end - at), at);
+              if (got === 0) throw new Error(`${source} is shorter than the ${size} bytes it had when the tree was scanned`);
+              write(files, out, target.map, buffer, 0, got, physical * blockSize + (at - start));
               at += got;
               copied += got;
             }
           }
-          if (copied !== job.size) throw new Error(`internal: copied ${copied} of ${job.size} bytes of ${job.source}`);
-          if (files.readSync(source, buffer, 0, 1, job.size) !== 0) throw new Error(`${job.source} grew after the tree was scanned`);
+          if (copied !== size) throw new Error(`internal: copied ${copied} of ${size} bytes of ${source}`);
+          if (files.readSync(fd, buffer, 0, 1, size) !== 0) throw new Error(`${source} grew after the tree was scanned`);
         } finally {
-          files.closeSync(source);
+          files.closeSync(fd);
         }
-        copiedHere += job.size;
+        copiedHere += size;
       }
     }
     return true;
@@ -96,30 +145,37 @@ function copyClaimedBatches(
 
 const WORKER_SOURCE = `
 const { workerData: d } = require('node:worker_threads');
-(${copyClaimedBatches.toString()})(require('node:fs'), (${writeMapped.toString()}), d.target, d.blockSize, d.jobs, d.batchEnds, d.next, Infinity);
+(${copyClaimedBatches.toString()})(require('node:fs'), (${writeMapped.toString()}), d.target, d.blockSize, d.table, d.batchEnds, d.next, Infinity);
 `;
 
-/** Consecutive jobs cut into batches of at least BATCH_BYTES; each entry is the end (exclusive) of one batch. */
-export function batchEnds(jobs: readonly CopyJob[], batchBytes = BATCH_BYTES): number[] {
+/** Consecutive files of these sizes cut into batches of at least BATCH_BYTES; each entry is the end (exclusive) of one batch. */
+export function batchEnds(sizes: ArrayLike<number>, batchBytes = BATCH_BYTES): number[] {
   const ends: number[] = [];
   let bytes = 0;
-  jobs.forEach((job, index) => {
-    bytes += job.size;
-    if (bytes >= batchBytes || index === jobs.length - 1) {
+  for (let index = 0; index < sizes.length; index++) {
+    bytes += sizes[index]!;
+    if (bytes >= batchBytes || index === sizes.length - 1) {
       ends.push(index + 1);
       bytes = 0;
     }
-  });
+  }
   return ends;
 }
 
+/** The sizes column of a table. */
+function sizesOf(table: CopyTable): Float64Array {
+  return Float64Array.from({ length: table.count }, (_, index) => table.jobs[3 * index + 1]!);
+}
+
 /** Starts copying `jobs` into `target` on a worker thread (when there are two cores); the main thread joins in `finish`. */
-export function startFileCopy(target: MappedTarget, blockSize: number, jobs: readonly CopyJob[], signal?: AbortSignal): FileCopy {
-  const ends = batchEnds(jobs);
+export function startFileCopy(target: MappedTarget, blockSize: number, jobs: Iterable<CopyJob>, signal?: AbortSignal): FileCopy {
+  const table = copyTable(jobs);
+  const sizes = sizesOf(table);
+  const ends = batchEnds(sizes);
   const next = new Int32Array(new SharedArrayBuffer(4));
   const worker =
     ends.length > 1 && availableParallelism() > 1
-      ? new Worker(WORKER_SOURCE, { eval: true, workerData: { target, blockSize, jobs, batchEnds: ends, next } })
+      ? new Worker(WORKER_SOURCE, { eval: true, workerData: { target, blockSize, table, batchEnds: ends, next } })
       : null;
   const workerDone = worker ? finished(worker, signal) : Promise.resolve();
   // Observed here so that a worker failing while the main thread is busy is not an unhandled rejection; finish rethrows it.
@@ -129,7 +185,7 @@ export function startFileCopy(target: MappedTarget, blockSize: number, jobs: rea
   const bytesBefore = [0];
   ends.forEach((end, batch) => {
     let bytes = bytesBefore[batch]!;
-    for (let index = batch === 0 ? 0 : ends[batch - 1]!; index < end; index++) bytes += jobs[index]!.size;
+    for (let index = batch === 0 ? 0 : ends[batch - 1]!; index < end; index++) bytes += sizes[index]!;
     bytesBefore.push(bytes);
   });
   const totalBytes = bytesBefore.at(-1)!;
@@ -137,7 +193,7 @@ export function startFileCopy(target: MappedTarget, blockSize: number, jobs: rea
     async finish() {
       try {
         signal?.throwIfAborted();
-        while (copyClaimedBatches(fs, writeMapped, target, blockSize, jobs, ends, next, MAIN_THREAD_SLICE_BYTES)) {
+        while (copyClaimedBatches(fs, writeMapped, target, blockSize, table, ends, next, MAIN_THREAD_SLICE_BYTES)) {
           progress?.(bytesBefore[Math.min(Atomics.load(next, 0), ends.length)]!, totalBytes);
           await nextTurn();
           signal?.throwIfAborted();

@@ -104,10 +104,10 @@ function existingRoot(fs: Filesystem): { root: ExistingRoot; mode: number } {
   for (let at = 0; at < bytes.length; ) {
     const ino = bytes.readUInt32LE(at);
     const recordLength = bytes.readUInt16LE(at + 4);
-    const name = Buffer.from(bytes.subarray(at + 8, at + 8 + bytes.readUInt8(at + 6)));
+    const name = bytes.toString('utf8', at + 8, at + 8 + bytes.readUInt8(at + 6));
     const fileType = bytes.readUInt8(at + 7);
     if (recordLength < 8) break;
-    if (ino !== 0 && name.toString() !== '.' && name.toString() !== '..') entries.push({ name, ino, fileType });
+    if (ino !== 0 && name !== '.' && name !== '..') entries.push({ name, ino, fileType });
     at += recordLength;
   }
   return { root: { block, entries }, mode: inode.readUInt16LE(0) };
@@ -137,7 +137,7 @@ function deviceBlock(rdev: number): Buffer {
 }
 
 /** Encodes one planned inode and queues the blocks that belong to it (directory, symlink, extent-tree blocks). */
-function encodePlanned(fs: Filesystem, planned: PlannedInode, rootMode: number, times: Timestamps, blockWrites: Map<number, Buffer>, into: Buffer): void {
+function encodePlanned(fs: Filesystem, planned: PlannedInode, rootMode: number, times: Timestamps, blockWrites: BlockWriter, into: Buffer): void {
   const { superblock } = fs;
   const { blockSize } = superblock;
   const entry = planned.entry;
@@ -172,11 +172,12 @@ function encodePlanned(fs: Filesystem, planned: PlannedInode, rootMode: number, 
   let block = inlineBlock;
   if (block === null) {
     const tree = encodeExtentTree(planned.extents, planned.treeBlocks, planned.ino, superblock.checksumSeed, blockSize);
-    for (const node of tree.blocks) blockWrites.set(node.block, node.bytes);
+    // Content first: the tree blocks were allocated after it, so the writes stay in ascending order.
     let logical = 0;
     for (const extent of planned.extents) {
-      for (let i = 0; i < extent.length && logical < contentBlocks.length; i++) blockWrites.set(extent.physical + i, contentBlocks[logical++]!);
+      for (let i = 0; i < extent.length && logical < contentBlocks.length; i++) blockWrites.put(extent.physical + i, contentBlocks[logical++]!);
     }
+    for (const node of tree.blocks) blockWrites.put(node.block, node.bytes);
     block = tree.root;
   }
   const fields: InodeFields = {
@@ -350,12 +351,10 @@ export async function writeExt4(layout: Ext4Layout, epoch: number | null, target
 }
 
 /** The regular files with contents, in inode order (which is disk order). */
-function copyJobs(inodes: readonly PlannedInode[]): CopyJob[] {
-  const jobs: CopyJob[] = [];
+function* copyJobs(inodes: readonly PlannedInode[]): Generator<CopyJob> {
   for (const { entry, extents } of inodes) {
-    if (entry?.kind === 'file' && entry.size > 0) jobs.push({ source: entry.source, size: entry.size, extents });
+    if (entry?.kind === 'file' && entry.size > 0) yield { source: entry.source, size: entry.size, extents };
   }
-  return jobs;
 }
 
 /** Writes inodes, directory and tree blocks, bitmaps, descriptors and superblocks. */
@@ -363,7 +362,7 @@ function writeMetadata(fs: Filesystem & { superblockBytes: Buffer }, inodes: rea
   const { superblock, image, superblockBytes } = fs;
   const { blockSize, inodesPerGroup, blocksPerGroup } = superblock;
   const timesOf = timesFor(epoch, Math.floor(Date.now() / 1000));
-  const blockWrites = new Map<number, Buffer>();
+  const blockWrites = new BlockWriter(image, blockSize);
   const blocksInUse = usedBitmap(superblock.blocksCount, free.blocks, 0);
   const inodesInUse = usedBitmap(superblock.inodesCount, free.inodes, 1);
   const touchedBlockGroups = new Set<number>();
@@ -392,7 +391,7 @@ function writeMetadata(fs: Filesystem & { superblockBytes: Buffer }, inodes: rea
     }
     image.write(inodeOffset(fs, run[0]!.ino), table);
   }
-  writeBlocks(image, blockWrites, blockSize);
+  blockWrites.flush();
 
   const groups = fs.groups.map((group, index) => {
     let updated = group;
@@ -457,13 +456,30 @@ function inodeRuns(inodes: readonly PlannedInode[], inodesPerGroup: number): Pla
   return runs;
 }
 
-/** Queued blocks in block order, adjacent ones joined into one write. */
-function writeBlocks(image: Image, blocks: Map<number, Buffer>, blockSize: number): void {
-  const numbers = [...blocks.keys()].sort((a, b) => a - b);
-  for (let start = 0; start < numbers.length; ) {
-    let end = start + 1;
-    while (end < numbers.length && numbers[end] === numbers[end - 1]! + 1) end++;
-    image.write(numbers[start]! * blockSize, Buffer.concat(numbers.slice(start, end).map((block) => blocks.get(block)!)));
-    start = end;
+/**
+ * Writes metadata blocks as they are encoded, a run of adjacent ones as one write:
+ * blocks are handed out in inode order, so encoding in inode order meets them
+ * ascending, and holding every directory block until the end (tens of MB for a large
+ * closure) buys no fewer writes.
+ */
+class BlockWriter {
+  private pending: Buffer[] = [];
+  private first = 0;
+  constructor(
+    private readonly image: Image,
+    private readonly blockSize: number,
+  ) {}
+  put(block: number, bytes: Buffer): void {
+    if (this.pending.length > 0 && (block !== this.first + this.pending.length || this.pending.length >= MAX_BLOCKS_PER_WRITE)) this.flush();
+    if (this.pending.length === 0) this.first = block;
+    this.pending.push(bytes);
+  }
+  flush(): void {
+    if (this.pending.length === 0) return;
+    this.image.write(this.first * this.blockSize, this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending));
+    this.pending = [];
   }
 }
+
+/** 1 MiB of 4 KiB blocks: large enough for few writes, small enough not to matter in memory. */
+const MAX_BLOCKS_PER_WRITE = 256;

@@ -180,7 +180,8 @@ function writeNode(node: Buffer, entries: readonly (Extent | IndexEntry)[], max:
 }
 
 export interface DirectoryEntry {
-  name: Buffer;
+  /** Stored as its UTF-8 bytes; a string, so a directory shares the names its tree already holds. */
+  name: string;
   ino: number;
   fileType: number;
 }
@@ -197,47 +198,65 @@ export function directoryRoom(blockSize: number): number {
 
 /** How many blocks a linear directory of these entries (".", ".." included) takes. */
 export function directoryBlockCount(entries: readonly DirectoryEntry[], blockSize: number): number {
-  return packDirectory(entries, blockSize).length;
+  let blocks = 0;
+  packDirectory(entries, blockSize, (first) => {
+    if (first) blocks++;
+  });
+  return blocks;
 }
 
-/** Entries per block, in order: an entry never straddles two blocks. */
-function packDirectory(entries: readonly DirectoryEntry[], blockSize: number): DirectoryEntry[][] {
+/**
+ * Calls `place` for each entry in order with whether it starts a new block, its name's
+ * bytes and whether it is the last of its block: an entry never straddles two blocks.
+ */
+function packDirectory(
+  entries: readonly DirectoryEntry[],
+  blockSize: number,
+  place: (startsBlock: boolean, entry: DirectoryEntry, nameBytes: number, lastOfBlock: boolean) => void,
+): void {
   const room = directoryRoom(blockSize);
-  const blocks: DirectoryEntry[][] = [[]];
   let used = 0;
-  for (const entry of entries) {
-    if (entry.name.length === 0 || entry.name.length > 255) throw new Error(`cannot store a ${entry.name.length}-byte name in an ext4 directory`);
-    const size = directoryEntrySize(entry.name.length);
-    if (used + size > room) {
-      blocks.push([]);
-      used = 0;
-    }
-    blocks.at(-1)!.push(entry);
+  const sizes = entries.map((entry) => {
+    const nameBytes = Buffer.byteLength(entry.name);
+    if (nameBytes === 0 || nameBytes > 255) throw new Error(`cannot store a ${nameBytes}-byte name in an ext4 directory`);
+    return nameBytes;
+  });
+  entries.forEach((entry, index) => {
+    const size = directoryEntrySize(sizes[index]!);
+    const startsBlock = index === 0 || used + size > room;
+    if (startsBlock) used = 0;
     used += size;
-  }
-  return blocks;
+    const next = sizes[index + 1];
+    place(startsBlock, entry, sizes[index]!, next === undefined || used + directoryEntrySize(next) > room);
+  });
 }
 
 /** The directory's blocks: entries packed in order, the last of each block stretched to its checksum tail. */
 export function encodeDirectory(entries: readonly DirectoryEntry[], ino: number, fsSeed: number, blockSize: number): Buffer[] {
   const seed = inodeSeed(fsSeed, ino);
   const room = directoryRoom(blockSize);
-  return packDirectory(entries, blockSize).map((blockEntries) => {
-    const block = Buffer.alloc(blockSize);
-    let at = 0;
-    blockEntries.forEach((entry, index) => {
-      const last = index === blockEntries.length - 1;
-      const recordLength = last ? room - at : directoryEntrySize(entry.name.length);
-      block.writeUInt32LE(entry.ino, at);
-      block.writeUInt16LE(recordLength, at + 4);
-      block.writeUInt8(entry.name.length, at + 6);
-      block.writeUInt8(entry.fileType, at + 7);
-      entry.name.copy(block, at + 8);
-      at += recordLength;
-    });
+  const blocks: Buffer[] = [];
+  let block = Buffer.alloc(0);
+  let at = 0;
+  const seal = () => {
     block.writeUInt16LE(DIR_TAIL_SIZE, room + 4);
     block.writeUInt8(DIR_TAIL_FILE_TYPE, room + 7);
     block.writeUInt32LE(crc32c(seed, block.subarray(0, room)), room + 8);
-    return block;
+  };
+  packDirectory(entries, blockSize, (startsBlock, entry, nameBytes, lastOfBlock) => {
+    if (startsBlock) {
+      block = Buffer.alloc(blockSize);
+      blocks.push(block);
+      at = 0;
+    }
+    const recordLength = lastOfBlock ? room - at : directoryEntrySize(nameBytes);
+    block.writeUInt32LE(entry.ino, at);
+    block.writeUInt16LE(recordLength, at + 4);
+    block.writeUInt8(nameBytes, at + 6);
+    block.writeUInt8(entry.fileType, at + 7);
+    block.write(entry.name, at + 8, 'utf8');
+    at += recordLength;
+    if (lastOfBlock) seal();
   });
+  return blocks;
 }

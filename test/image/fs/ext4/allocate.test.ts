@@ -21,7 +21,7 @@ function entry(path: string, kind: TreeEntry['kind'], extra: Partial<TreeEntry> 
   };
 }
 
-const ROOT = { block: 50, entries: [{ name: Buffer.from('lost+found'), ino: 11, fileType: FILE_TYPE.directory }] };
+const ROOT = { block: 50, entries: [{ name: 'lost+found', ino: 11, fileType: FILE_TYPE.directory }] };
 const ROOMY: FreeSpace = { blocks: [[100, 100_000]], inodes: [[12, 1000]] };
 
 const TREE = [
