@@ -134,7 +134,7 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
     }
     if (!filesystem.readsGrafts) await stage();
 
-    const tree = filesystem.readsGrafts ? withOwners(await scanTree(rootDir, storePaths, graftDir), owners) : undefined;
+    const tree = filesystem.readsGrafts ? assignOwners(await scanTree(rootDir, storePaths, graftDir), owners) : undefined;
     const fsBuild: Omit<FilesystemBuild, 'sizeBytes'> = {
       sourceDir: rootDir,
       ...(filesystem.readsGrafts ? { grafts: storePaths, graftDir, tree } : {}),
@@ -390,13 +390,14 @@ async function writeFilesystemAsImage(root: { file: string; pending: PendingFile
   }
 }
 
-/** The tree with the owners `contents` asked for (everything else stays root's). */
-function withOwners(tree: TreeEntry[], owners: readonly OwnedPath[]): TreeEntry[] {
+/** Gives the scanned entries the owners `contents` asked for (everything else stays root's); in place, as a copy of a large tree would double it. */
+function assignOwners(tree: TreeEntry[], owners: readonly OwnedPath[]): TreeEntry[] {
   if (owners.length === 0) return tree;
-  return tree.map((entry) => {
+  for (const entry of tree) {
     const owner = ownerOf(owners, entry.path);
-    return owner ? { ...entry, owner } : entry;
-  });
+    if (owner) entry.owner = owner;
+  }
+  return tree;
 }
 
 function describeTable(plan: ImagePlan): string {

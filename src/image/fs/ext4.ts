@@ -22,6 +22,7 @@ import {
   assertOutsideSource,
   createSmallestBySearch,
   createSparseFile,
+  isSecondName,
   scanTree,
   withScratchDir,
   writingOutput,
@@ -178,10 +179,8 @@ export function contiguousDemand(tree: readonly TreeEntry[], blockSize: number):
       directoryBytes.set(entry.path, [0]);
       pack(entry.path, 1);
       pack(entry.path, 2);
-    } else if (seen.has(entry.identity)) {
+    } else if (isSecondName(entry, seen)) {
       continue;
-    } else {
-      seen.add(entry.identity);
     }
     inodes++;
     const content = contentBlocks(entry, blockSize);

@@ -45,33 +45,46 @@ export interface CopyTable {
   extents: Float64Array;
 }
 
-/** Packs `jobs` into a CopyTable in one pass; they may come from a generator, so no array of them need exist. */
+/**
+ * Packs `jobs` into a CopyTable: one pass to size it, one to fill it, so nothing but the
+ * table itself is allocated (growing arrays cost twice the table at the moment memory
+ * peaks). `jobs` is iterated twice; each pass may generate them afresh.
+ */
 export function copyTable(jobs: Iterable<CopyJob>): CopyTable {
-  const numbers: number[] = [];
-  const extents: number[] = [];
-  let paths = Buffer.allocUnsafe(1 << 16);
+  let count = 0;
   let pathBytes = 0;
+  let extentCount = 0;
   for (const job of jobs) {
-    const length = Buffer.byteLength(job.source);
-    if (pathBytes + length > paths.length) {
-      const grown = Buffer.allocUnsafe(Math.max(paths.length * 2, pathBytes + length));
-      paths.copy(grown, 0, 0, pathBytes);
-      paths = grown;
-    }
-    pathBytes += paths.write(job.source, pathBytes, 'utf8');
-    for (const extent of job.extents) extents.push(extent.logical, extent.physical, extent.length);
-    numbers.push(pathBytes, job.size, extents.length / 3);
+    count++;
+    pathBytes += Buffer.byteLength(job.source);
+    extentCount += job.extents.length;
   }
-  const shared = <T extends Float64Array | Uint8Array>(make: (buffer: SharedArrayBuffer) => T, bytes: number) => make(new SharedArrayBuffer(bytes));
   const table: CopyTable = {
-    count: numbers.length / 3,
-    jobs: shared((buffer) => new Float64Array(buffer), numbers.length * 8),
-    paths: shared((buffer) => new Uint8Array(buffer), pathBytes),
-    extents: shared((buffer) => new Float64Array(buffer), extents.length * 8),
+    count,
+    jobs: new Float64Array(new SharedArrayBuffer(count * 3 * 8)),
+    paths: new Uint8Array(new SharedArrayBuffer(pathBytes)),
+    extents: new Float64Array(new SharedArrayBuffer(extentCount * 3 * 8)),
   };
-  table.jobs.set(numbers);
-  table.paths.set(paths.subarray(0, pathBytes));
-  table.extents.set(extents);
+  const paths = Buffer.from(table.paths.buffer);
+  let index = 0;
+  let pathEnd = 0;
+  let extentEnd = 0;
+  for (const job of jobs) {
+    if (index === count) break;
+    pathEnd += paths.write(job.source, pathEnd, 'utf8');
+    for (const extent of job.extents) {
+      if (extentEnd === extentCount) break;
+      table.extents[3 * extentEnd] = extent.logical;
+      table.extents[3 * extentEnd + 1] = extent.physical;
+      table.extents[3 * extentEnd + 2] = extent.length;
+      extentEnd++;
+    }
+    table.jobs[3 * index] = pathEnd;
+    table.jobs[3 * index + 1] = job.size;
+    table.jobs[3 * index + 2] = extentEnd;
+    index++;
+  }
+  if (index !== count || pathEnd !== pathBytes || extentEnd !== extentCount) throw new Error('internal: the copy jobs changed between the two passes');
   return table;
 }
 
@@ -100,8 +113,8 @@ function copyClaimedBatches(
   batchEnds: readonly number[],
   next: Int32Array,
   budgetBytes: number,
+  buffer: Buffer,
 ): boolean {
-  const buffer = Buffer.allocUnsafe(1 << 20);
   const paths = Buffer.from(table.paths.buffer, table.paths.byteOffset, table.paths.byteLength);
   const out = files.openSync(target.path, 'r+');
   let copiedHere = 0;
@@ -143,9 +156,12 @@ function copyClaimedBatches(
   }
 }
 
+/** Each thread's read-write buffer; one per thread for the whole copy, not one per slice. */
+const COPY_CHUNK_BYTES = 1 << 20;
+
 const WORKER_SOURCE = `
 const { workerData: d } = require('node:worker_threads');
-(${copyClaimedBatches.toString()})(require('node:fs'), (${writeMapped.toString()}), d.target, d.blockSize, d.table, d.batchEnds, d.next, Infinity);
+(${copyClaimedBatches.toString()})(require('node:fs'), (${writeMapped.toString()}), d.target, d.blockSize, d.table, d.batchEnds, d.next, Infinity, Buffer.allocUnsafe(${COPY_CHUNK_BYTES}));
 `;
 
 /** Consecutive files of these sizes cut into batches of at least BATCH_BYTES; each entry is the end (exclusive) of one batch. */
@@ -189,11 +205,12 @@ export function startFileCopy(target: MappedTarget, blockSize: number, jobs: Ite
     bytesBefore.push(bytes);
   });
   const totalBytes = bytesBefore.at(-1)!;
+  const buffer = Buffer.allocUnsafe(COPY_CHUNK_BYTES);
   return {
     async finish() {
       try {
         signal?.throwIfAborted();
-        while (copyClaimedBatches(fs, writeMapped, target, blockSize, table, ends, next, MAIN_THREAD_SLICE_BYTES)) {
+        while (copyClaimedBatches(fs, writeMapped, target, blockSize, table, ends, next, MAIN_THREAD_SLICE_BYTES, buffer)) {
           progress?.(bytesBefore[Math.min(Atomics.load(next, 0), ends.length)]!, totalBytes);
           await nextTurn();
           signal?.throwIfAborted();

@@ -16,7 +16,7 @@ import { currentCancelSignal, runTool } from '../../../tools.js';
 import { mergedRanges, writeMapped, type ByteRange, type HostMap, type MappedTarget } from '../../disk/host-map.js';
 import { copyRanges, dataRanges } from '../../disk/sparse-copy.js';
 import type { TreeEntry } from '../common.js';
-import { planPopulation, ROOT_INODE, FAST_SYMLINK_MAX, type ExistingRoot, type FreeSpace, type PlannedInode, type Population, type Runs } from './allocate.js';
+import { planPopulation, plannedInode, plannedInodes, ROOT_INODE, FAST_SYMLINK_MAX, type ExistingRoot, type FreeSpace, type PlannedInode, type Population, type Runs } from './allocate.js';
 import { startFileCopy, type CopyJob, type FileCopy } from './copy-data.js';
 import { crc32c } from './crc32c.js';
 import {
@@ -301,7 +301,7 @@ export function treeRanges(layout: Ext4Layout): ByteRange[] {
     const { blockSize, inodeSize } = fs.superblock;
     const ranges: ByteRange[] = [];
     const blocks = (first: number, count: number) => ranges.push([first * blockSize, (first + count) * blockSize]);
-    for (const planned of layout.population.inodes) {
+    for (const planned of plannedInodes(layout.population)) {
       const at = inodeOffset(fs, planned.ino);
       ranges.push([at, at + inodeSize]);
       for (const extent of planned.extents) blocks(extent.physical, extent.length);
@@ -332,11 +332,11 @@ export async function writeExt4(layout: Ext4Layout, epoch: number | null, target
     try {
       if (target.path !== layout.image) await copyRanges(sourceFd, fromMke2fs, targetFd, target.map);
       const fs = openFilesystem(new Image(sourceFd, { fd: targetFd, map: target.map }));
-      const { inodes } = layout.population;
+      const { population } = layout;
       // The data goes to blocks the plan fixed, so the copy need not wait for the metadata.
-      copy = startFileCopy(target, fs.superblock.blockSize, copyJobs(inodes), currentCancelSignal());
+      copy = startFileCopy(target, fs.superblock.blockSize, { [Symbol.iterator]: () => copyJobs(population) }, currentCancelSignal());
       try {
-        writeMetadata(fs, inodes, layout.free, layout.rootMode, epoch);
+        writeMetadata(fs, population, layout.free, layout.rootMode, epoch);
       } catch (error) {
         await copy.cancel();
         throw error;
@@ -351,14 +351,15 @@ export async function writeExt4(layout: Ext4Layout, epoch: number | null, target
 }
 
 /** The regular files with contents, in inode order (which is disk order). */
-function* copyJobs(inodes: readonly PlannedInode[]): Generator<CopyJob> {
-  for (const { entry, extents } of inodes) {
-    if (entry?.kind === 'file' && entry.size > 0) yield { source: entry.source, size: entry.size, extents };
+function* copyJobs(population: Population): Generator<CopyJob> {
+  for (let index = 0; index < population.count; index++) {
+    const entry = population.entry[index];
+    if (entry?.kind === 'file' && entry.size > 0) yield { source: entry.source, size: entry.size, extents: plannedInode(population, index).extents };
   }
 }
 
 /** Writes inodes, directory and tree blocks, bitmaps, descriptors and superblocks. */
-function writeMetadata(fs: Filesystem & { superblockBytes: Buffer }, inodes: readonly PlannedInode[], free: FreeSpace, rootMode: number, epoch: number | null): void {
+function writeMetadata(fs: Filesystem & { superblockBytes: Buffer }, population: Population, free: FreeSpace, rootMode: number, epoch: number | null): void {
   const { superblock, image, superblockBytes } = fs;
   const { blockSize, inodesPerGroup, blocksPerGroup } = superblock;
   const timesOf = timesFor(epoch, Math.floor(Date.now() / 1000));
@@ -375,10 +376,10 @@ function writeMetadata(fs: Filesystem & { superblockBytes: Buffer }, inodes: rea
     for (let group = groupOf(first); group <= groupOf(first + count - 1); group++) touchedBlockGroups.add(group);
   };
   // Inodes go out as one write per run of consecutive numbers within a group.
-  for (const run of inodeRuns(inodes, inodesPerGroup)) {
-    const table = Buffer.alloc(run.length * superblock.inodeSize);
-    for (let index = 0; index < run.length; index++) {
-      const planned = run[index]!;
+  for (const [first, end] of inodeRuns(population.ino, inodesPerGroup)) {
+    const table = Buffer.alloc((end - first) * superblock.inodeSize);
+    for (let index = 0; index < end - first; index++) {
+      const planned = plannedInode(population, first + index);
       encodePlanned(fs, planned, rootMode, timesOf(planned.entry), blockWrites, table.subarray(index * superblock.inodeSize, (index + 1) * superblock.inodeSize));
       if (planned.ino !== ROOT_INODE) {
         const group = Math.floor((planned.ino - 1) / inodesPerGroup);
@@ -389,7 +390,7 @@ function writeMetadata(fs: Filesystem & { superblockBytes: Buffer }, inodes: rea
       for (const extent of planned.extents) claim(extent.physical, extent.length);
       for (const block of planned.treeBlocks) claim(block, 1);
     }
-    image.write(inodeOffset(fs, run[0]!.ino), table);
+    image.write(inodeOffset(fs, population.ino[first]!), table);
   }
   blockWrites.flush();
 
@@ -444,14 +445,13 @@ function superblockCopies(superblock: Superblock): { superblockAt: number; table
   return copies;
 }
 
-/** The inodes (ascending) cut into runs of consecutive numbers that do not cross a group. */
-function inodeRuns(inodes: readonly PlannedInode[], inodesPerGroup: number): PlannedInode[][] {
-  const runs: PlannedInode[][] = [];
-  for (const inode of inodes) {
+/** The inode numbers (ascending) cut into runs of consecutive numbers that do not cross a group, as [first, end) index pairs. */
+function inodeRuns(inodes: Uint32Array, inodesPerGroup: number): [number, number][] {
+  const runs: [number, number][] = [];
+  for (let index = 0; index < inodes.length; index++) {
     const run = runs.at(-1);
-    const previous = run?.at(-1);
-    if (run && previous && previous.ino + 1 === inode.ino && (inode.ino - 1) % inodesPerGroup !== 0) run.push(inode);
-    else runs.push([inode]);
+    if (run && inodes[index - 1]! + 1 === inodes[index] && (inodes[index]! - 1) % inodesPerGroup !== 0) run[1] = index + 1;
+    else runs.push([index, index + 1]);
   }
   return runs;
 }
