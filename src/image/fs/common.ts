@@ -179,14 +179,21 @@ export async function scanTree(root: string, grafts: readonly string[] = [], gra
         children.set(name, { host: graft, cut: (relative === '' ? name : `${relative}/${name}`).length });
       }
     }
-    for (const name of [...children.keys()].sort(compareBytes)) add(relative === '' ? name : `${relative}/${name}`, children.get(name)!);
+    for (const name of inByteOrder([...children.keys()])) add(relative === '' ? name : `${relative}/${name}`, children.get(name)!);
   };
   walk('', { host: join(root, '/'), cut: 0 });
   return entries;
 }
 
-function compareBytes(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+/**
+ * Names sorted by their UTF-8 bytes. JavaScript's own comparison orders UTF-16 code
+ * units, which agrees with UTF-8's byte order except where surrogate pairs meet
+ * U+E000–U+FFFF; only a directory with such names pays for encoding every name.
+ */
+function inByteOrder(names: string[]): string[] {
+  if (!names.some((name) => /[\uD800-\uFFFF]/.test(name))) return names.sort();
+  const bytes = new Map(names.map((name) => [name, Buffer.from(name)]));
+  return names.sort((a, b) => Buffer.compare(bytes.get(a)!, bytes.get(b)!));
 }
 
 /**

@@ -156,6 +156,13 @@ function copyClaimedBatches(
   }
 }
 
+/**
+ * The copy thread allocates little (a path string per file): a small young generation,
+ * like the one the CLI's #! line gives the main thread, keeps its heap from growing to
+ * V8's default of several times that.
+ */
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 4 };
+
 /** Each thread's read-write buffer; one per thread for the whole copy, not one per slice. */
 const COPY_CHUNK_BYTES = 1 << 20;
 
@@ -191,7 +198,7 @@ export function startFileCopy(target: MappedTarget, blockSize: number, jobs: Ite
   const next = new Int32Array(new SharedArrayBuffer(4));
   const worker =
     ends.length > 1 && availableParallelism() > 1
-      ? new Worker(WORKER_SOURCE, { eval: true, workerData: { target, blockSize, table, batchEnds: ends, next } })
+      ? new Worker(WORKER_SOURCE, { eval: true, workerData: { target, blockSize, table, batchEnds: ends, next }, resourceLimits: WORKER_LIMITS })
       : null;
   const workerDone = worker ? finished(worker, signal) : Promise.resolve();
   // Observed here so that a worker failing while the main thread is busy is not an unhandled rejection; finish rethrows it.

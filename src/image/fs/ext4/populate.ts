@@ -127,8 +127,7 @@ const S_IFREG = 0o100000;
 const S_IFLNK = 0o120000;
 
 /** Linux's device number in i_block: the old 16-bit form when it fits, as mke2fs writes it. */
-function deviceBlock(rdev: number): Buffer {
-  const block = Buffer.alloc(I_BLOCK_SIZE);
+function deviceBlock(rdev: number, block: Buffer): Buffer {
   const major = Math.floor(rdev / 256) & 0xfff;
   const minor = (rdev & 0xff) | (Math.floor(rdev / 2 ** 12) & ~0xff);
   if (major < 256 && minor < 256) block.writeUInt32LE(major * 256 + minor, 0);
@@ -137,7 +136,7 @@ function deviceBlock(rdev: number): Buffer {
 }
 
 /** Encodes one planned inode and queues the blocks that belong to it (directory, symlink, extent-tree blocks). */
-function encodePlanned(fs: Filesystem, planned: PlannedInode, rootMode: number, times: Timestamps, blockWrites: BlockWriter, into: Buffer): void {
+function encodePlanned(fs: Filesystem, planned: PlannedInode, rootMode: number, times: Timestamps, blockWrites: BlockWriter, scratch: Scratch, into: Buffer): void {
   const { superblock } = fs;
   const { blockSize } = superblock;
   const entry = planned.entry;
@@ -147,7 +146,7 @@ function encodePlanned(fs: Filesystem, planned: PlannedInode, rootMode: number, 
   let contentBlocks: Buffer[] = [];
   let inlineBlock: Buffer | null = null;
   if (planned.directory) {
-    contentBlocks = encodeDirectory(planned.directory, planned.ino, superblock.checksumSeed, blockSize);
+    contentBlocks = encodeDirectory(planned.directory, planned.ino, superblock.checksumSeed, blockSize, scratch.take);
     mode = entry ? S_IFDIR | entry.mode : rootMode;
     size = contentBlocks.length * blockSize;
   } else if (entry!.kind === 'file') {
@@ -158,20 +157,20 @@ function encodePlanned(fs: Filesystem, planned: PlannedInode, rootMode: number, 
     mode = S_IFLNK | entry!.mode;
     size = target.length;
     if (target.length > FAST_SYMLINK_MAX) {
-      contentBlocks = [Buffer.alloc(blockSize)];
+      contentBlocks = [scratch.take(blockSize)];
       target.copy(contentBlocks[0]!);
     } else {
-      inlineBlock = Buffer.alloc(I_BLOCK_SIZE);
+      inlineBlock = scratch.take(I_BLOCK_SIZE);
       target.copy(inlineBlock);
     }
   } else {
     mode = entry!.format | entry!.mode;
     size = 0;
-    inlineBlock = deviceBlock(entry!.rdev);
+    inlineBlock = deviceBlock(entry!.rdev, scratch.take(I_BLOCK_SIZE));
   }
   let block = inlineBlock;
   if (block === null) {
-    const tree = encodeExtentTree(planned.extents, planned.treeBlocks, planned.ino, superblock.checksumSeed, blockSize);
+    const tree = encodeExtentTree(planned.extents, planned.treeBlocks, planned.ino, superblock.checksumSeed, blockSize, scratch.take);
     // Content first: the tree blocks were allocated after it, so the writes stay in ascending order.
     let logical = 0;
     for (const extent of planned.extents) {
@@ -375,12 +374,15 @@ function writeMetadata(fs: Filesystem & { superblockBytes: Buffer }, population:
     const groupOf = (block: number) => Math.floor((block - superblock.firstDataBlock) / blocksPerGroup);
     for (let group = groupOf(first); group <= groupOf(first + count - 1); group++) touchedBlockGroups.add(group);
   };
-  // Inodes go out as one write per run of consecutive numbers within a group.
-  for (const [first, end] of inodeRuns(population.ino, inodesPerGroup)) {
-    const table = Buffer.alloc((end - first) * superblock.inodeSize);
+  const scratch = new Scratch(MAX_BLOCKS_PER_WRITE * blockSize);
+  const tableBuffer = Buffer.alloc(MAX_INODES_PER_WRITE * superblock.inodeSize);
+  // Inodes go out as one write per run of consecutive numbers within a group (in pieces of a bounded size).
+  for (const [first, end] of inodeRuns(population.ino, inodesPerGroup, MAX_INODES_PER_WRITE)) {
+    const table = tableBuffer.subarray(0, (end - first) * superblock.inodeSize).fill(0);
     for (let index = 0; index < end - first; index++) {
       const planned = plannedInode(population, first + index);
-      encodePlanned(fs, planned, rootMode, timesOf(planned.entry), blockWrites, table.subarray(index * superblock.inodeSize, (index + 1) * superblock.inodeSize));
+      scratch.reset();
+      encodePlanned(fs, planned, rootMode, timesOf(planned.entry), blockWrites, scratch, table.subarray(index * superblock.inodeSize, (index + 1) * superblock.inodeSize));
       if (planned.ino !== ROOT_INODE) {
         const group = Math.floor((planned.ino - 1) / inodesPerGroup);
         setBit(inodesInUse, planned.ino - 1);
@@ -445,12 +447,12 @@ function superblockCopies(superblock: Superblock): { superblockAt: number; table
   return copies;
 }
 
-/** The inode numbers (ascending) cut into runs of consecutive numbers that do not cross a group, as [first, end) index pairs. */
-function inodeRuns(inodes: Uint32Array, inodesPerGroup: number): [number, number][] {
+/** The inode numbers (ascending) cut into runs of consecutive numbers, at most `longest` long, that do not cross a group, as [first, end) index pairs. */
+function inodeRuns(inodes: Uint32Array, inodesPerGroup: number, longest: number): [number, number][] {
   const runs: [number, number][] = [];
   for (let index = 0; index < inodes.length; index++) {
     const run = runs.at(-1);
-    if (run && inodes[index - 1]! + 1 === inodes[index] && (inodes[index]! - 1) % inodesPerGroup !== 0) run[1] = index + 1;
+    if (run && run[1] - run[0] < longest && inodes[index - 1]! + 1 === inodes[index] && (inodes[index]! - 1) % inodesPerGroup !== 0) run[1] = index + 1;
     else runs.push([index, index + 1]);
   }
   return runs;
@@ -460,26 +462,55 @@ function inodeRuns(inodes: Uint32Array, inodesPerGroup: number): [number, number
  * Writes metadata blocks as they are encoded, a run of adjacent ones as one write:
  * blocks are handed out in inode order, so encoding in inode order meets them
  * ascending, and holding every directory block until the end (tens of MB for a large
- * closure) buys no fewer writes.
+ * closure) buys no fewer writes. The run is gathered in one reused buffer.
  */
 class BlockWriter {
-  private pending: Buffer[] = [];
+  private readonly staging: Buffer;
   private first = 0;
+  private count = 0;
   constructor(
     private readonly image: Image,
     private readonly blockSize: number,
-  ) {}
+  ) {
+    this.staging = Buffer.alloc(MAX_BLOCKS_PER_WRITE * blockSize);
+  }
   put(block: number, bytes: Buffer): void {
-    if (this.pending.length > 0 && (block !== this.first + this.pending.length || this.pending.length >= MAX_BLOCKS_PER_WRITE)) this.flush();
-    if (this.pending.length === 0) this.first = block;
-    this.pending.push(bytes);
+    if (this.count > 0 && (block !== this.first + this.count || this.count === MAX_BLOCKS_PER_WRITE)) this.flush();
+    if (this.count === 0) this.first = block;
+    bytes.copy(this.staging, this.count * this.blockSize);
+    this.count++;
   }
   flush(): void {
-    if (this.pending.length === 0) return;
-    this.image.write(this.first * this.blockSize, this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending));
-    this.pending = [];
+    if (this.count === 0) return;
+    this.image.write(this.first * this.blockSize, this.staging.subarray(0, this.count * this.blockSize));
+    this.count = 0;
+  }
+}
+
+/**
+ * Zeroed space for one inode's encoding, reused for the next: tens of thousands of
+ * inodes each allocating its i_block and directory blocks left tens of MB of buffers for
+ * the collector at the moment memory peaks. What does not fit (a huge directory) gets
+ * fresh buffers.
+ */
+class Scratch {
+  private readonly space: Buffer;
+  private used = 0;
+  constructor(bytes: number) {
+    this.space = Buffer.alloc(bytes);
+  }
+  readonly take = (size: number): Buffer => {
+    if (this.used + size > this.space.length) return Buffer.alloc(size);
+    const bytes = this.space.subarray(this.used, this.used + size).fill(0);
+    this.used += size;
+    return bytes;
+  };
+  reset(): void {
+    this.used = 0;
   }
 }
 
 /** 1 MiB of 4 KiB blocks: large enough for few writes, small enough not to matter in memory. */
 const MAX_BLOCKS_PER_WRITE = 256;
+/** 1 MiB of 256-byte inodes: the same bound for the inode tables. */
+const MAX_INODES_PER_WRITE = 4096;

@@ -119,11 +119,23 @@ export interface EncodedExtentTree {
   blocks: { block: number; bytes: Buffer }[];
 }
 
+/** Zeroed bytes for an encoder to fill: fresh ones by default, or a caller's reused scratch space. */
+export type Allocate = (size: number) => Buffer;
+
+const fresh: Allocate = (size) => Buffer.alloc(size);
+
 /**
  * The extent tree mapping `extents` (in logical order), with `treeBlocks` (exactly
  * extentTreeBlockCount of them) holding the nodes that do not fit in the inode.
  */
-export function encodeExtentTree(extents: readonly Extent[], treeBlocks: readonly number[], ino: number, fsSeed: number, blockSize: number): EncodedExtentTree {
+export function encodeExtentTree(
+  extents: readonly Extent[],
+  treeBlocks: readonly number[],
+  ino: number,
+  fsSeed: number,
+  blockSize: number,
+  allocate: Allocate = fresh,
+): EncodedExtentTree {
   if (treeBlocks.length !== extentTreeBlockCount(extents.length, blockSize)) {
     throw new Error(`internal: ${extents.length} extents need ${extentTreeBlockCount(extents.length, blockSize)} tree blocks, not ${treeBlocks.length}`);
   }
@@ -139,7 +151,7 @@ export function encodeExtentTree(extents: readonly Extent[], treeBlocks: readonl
     for (let first = 0; first < entries.length; first += perBlock) {
       const children = entries.slice(first, first + perBlock);
       const block = treeBlocks[nextTreeBlock++]!;
-      const node = Buffer.alloc(blockSize);
+      const node = allocate(blockSize);
       writeNode(node, children, perBlock, depth);
       node.writeUInt32LE(crc32c(seed, node.subarray(0, EXTENT_ENTRY_SIZE * (1 + perBlock))), EXTENT_ENTRY_SIZE * (1 + perBlock));
       blocks.push({ block, bytes: node });
@@ -148,7 +160,7 @@ export function encodeExtentTree(extents: readonly Extent[], treeBlocks: readonl
     entries = parents;
     depth++;
   }
-  const root = Buffer.alloc(I_BLOCK_SIZE);
+  const root = allocate(I_BLOCK_SIZE);
   writeNode(root, entries, EXTENTS_IN_INODE, depth);
   return { root, blocks };
 }
@@ -232,11 +244,11 @@ function packDirectory(
 }
 
 /** The directory's blocks: entries packed in order, the last of each block stretched to its checksum tail. */
-export function encodeDirectory(entries: readonly DirectoryEntry[], ino: number, fsSeed: number, blockSize: number): Buffer[] {
+export function encodeDirectory(entries: readonly DirectoryEntry[], ino: number, fsSeed: number, blockSize: number, allocate: Allocate = fresh): Buffer[] {
   const seed = inodeSeed(fsSeed, ino);
   const room = directoryRoom(blockSize);
   const blocks: Buffer[] = [];
-  let block = Buffer.alloc(0);
+  let block: Buffer = Buffer.alloc(0);
   let at = 0;
   const seal = () => {
     block.writeUInt16LE(DIR_TAIL_SIZE, room + 4);
@@ -245,7 +257,7 @@ export function encodeDirectory(entries: readonly DirectoryEntry[], ino: number,
   };
   packDirectory(entries, blockSize, (startsBlock, entry, nameBytes, lastOfBlock) => {
     if (startsBlock) {
-      block = Buffer.alloc(blockSize);
+      block = allocate(blockSize);
       blocks.push(block);
       at = 0;
     }
