@@ -134,19 +134,20 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
     }
     if (!filesystem.readsGrafts) await stage();
 
-    const tree = filesystem.readsGrafts ? assignOwners(await scanTree(rootDir, storePaths, graftDir), owners) : undefined;
     const fsBuild: Omit<FilesystemBuild, 'sizeBytes'> = {
       sourceDir: rootDir,
-      ...(filesystem.readsGrafts ? { grafts: storePaths, graftDir, tree } : {}),
+      ...(filesystem.readsGrafts ? { grafts: storePaths, graftDir } : {}),
       output: path.join(workDir, 'root.fs'),
       label: options.label,
       uuid: mounts && mounts[0]!.uuid !== '' ? mounts[0]!.uuid : options.rootFSUID,
       deterministic: options.deterministic,
       epoch: DETERMINISTIC_EPOCH,
     };
-    const { plan, pending } = await step(emit, 'populate', `${filesystem.prepare ? 'formatting and planning' : 'writing'} the ${options.fsType} root filesystem`, () =>
-      createRootFilesystem(filesystem, fsBuild, options, workDir),
-    );
+    const { plan, pending } = await step(emit, 'populate', `${filesystem.prepare ? 'formatting and planning' : 'writing'} the ${options.fsType} root filesystem`, async () => {
+      // The tree is scanned once, here, for both sizing and filling: part of this step's time.
+      const tree = filesystem.readsGrafts ? assignOwners(await scanTree(rootDir, storePaths, graftDir), owners) : undefined;
+      return createRootFilesystem(filesystem, tree ? { ...fsBuild, tree } : fsBuild, options, workDir);
+    });
     signal?.throwIfAborted();
 
     const parts = await step(emit, 'assemble', `laying out ${describeTable(plan)}`, () => diskParts(plan, fsBuild.output, pending, workDir, { mounts, installation }));
