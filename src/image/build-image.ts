@@ -19,7 +19,7 @@ import { writeCompressedQcow2 } from './disk/qcow2-compressed.js';
 import { bytesPart, filePart, imageRoute, writeDisk, type DiskPart } from './disk/write-disk.js';
 import { FilesystemTooSmallError, type Filesystem, type FilesystemBuild, type PendingFilesystem } from './fs/filesystem.js';
 import { filesystemFor } from './fs/index.js';
-import { scanTree, type TreeEntry } from './fs/common.js';
+import { scanTree, type TreeEntry } from './fs/tree.js';
 import { createBootFat } from './fs/vfat.js';
 import { hydraBuildProductLine, OutputDir } from './output-dir.js';
 import { additionalSpaceBytes, assemblyPieces, diskSectors, planImage, type ImagePiece, type ImagePlan } from './plan.js';

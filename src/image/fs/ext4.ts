@@ -22,12 +22,10 @@ import {
   assertOutsideSource,
   createSmallestBySearch,
   createSparseFile,
-  isSecondName,
-  scanTree,
   withScratchDir,
   writingOutput,
-  type TreeEntry,
 } from './common.js';
+import { isSecondName, scanTree, type TreeEntry } from './tree.js';
 import { contentBlocks, OutOfSpaceError } from './ext4/allocate.js';
 import { parseSuperblock, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE, type Superblock } from './ext4/geometry.js';
 import { layOutExt4, mke2fsData, treeRanges, writeExt4, type Ext4Layout } from './ext4/populate.js';

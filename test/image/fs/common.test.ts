@@ -2,7 +2,8 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createSmallestBySearch, scanTree } from '../../../src/image/fs/common.js';
+import { createSmallestBySearch } from '../../../src/image/fs/common.js';
+import { scanTree } from '../../../src/image/fs/tree.js';
 import { FilesystemTooSmallError, type FilesystemBuild } from '../../../src/image/fs/filesystem.js';
 import { makeSampleTree, removeTree, UNICODE_NAME } from './sample-tree.js';
 

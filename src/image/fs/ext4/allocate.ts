@@ -8,7 +8,7 @@
  * the tree parents first with names in byte order (as scanTree lists it), so a
  * directory's blocks sit just before its files' data.
  */
-import type { TreeEntry } from '../common.js';
+import type { TreeEntry } from '../tree.js';
 import {
   directoryBlockCount,
   EXTENT_MAX_BLOCKS,

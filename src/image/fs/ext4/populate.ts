@@ -15,7 +15,7 @@ import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { currentCancelSignal, runTool } from '../../../tools.js';
 import { mergedRanges, writeMapped, type ByteRange, type HostMap, type MappedTarget } from '../../disk/host-map.js';
 import { copyRanges, dataRanges } from '../../disk/sparse-copy.js';
-import type { TreeEntry } from '../common.js';
+import type { TreeEntry } from '../tree.js';
 import { planPopulation, plannedInode, plannedInodes, ROOT_INODE, FAST_SYMLINK_MAX, type ExistingRoot, type FreeSpace, type PlannedInode, type Population, type Runs } from './allocate.js';
 import { startFileCopy, type CopyJob, type FileCopy } from './copy-data.js';
 import { crc32c } from './crc32c.js';

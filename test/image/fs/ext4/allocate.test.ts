@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { contiguousDemand } from '../../../../src/image/fs/ext4.js';
 import { extentsOf, OutOfSpaceError, planPopulation, plannedInodes, type FreeSpace } from '../../../../src/image/fs/ext4/allocate.js';
 import { FILE_TYPE } from '../../../../src/image/fs/ext4/structures.js';
-import type { TreeEntry } from '../../../../src/image/fs/common.js';
+import type { TreeEntry } from '../../../../src/image/fs/tree.js';
 
 function entry(path: string, kind: TreeEntry['kind'], extra: Partial<TreeEntry> = {}): TreeEntry {
   return {
