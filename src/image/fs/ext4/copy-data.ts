@@ -34,15 +34,25 @@ export interface FileCopy {
 /**
  * The jobs packed into shared memory: both threads read the same bytes, where a
  * structured clone to the worker cost a second copy of every path and extent (about 40
- * MB for 70,000 files). Job i's path is paths[pathEnd(i-1), pathEnd(i)) in UTF-8 and its
- * extents extents[3·extentEnd(i-1), 3·extentEnd(i)) as logical, physical, length; jobs
- * holds pathEnd, size and extentEnd for each job.
+ * MB for 70,000 files). `paths` holds UTF-8 text: a directory (with its final '/') once
+ * for a run of jobs in it, then each job's base name. Per job, `jobs` holds JOB_COLUMNS
+ * numbers: where its directory starts and ends in `paths`, where its name ends (it starts
+ * where the directory or the name before it ended), its size, and the end of its extents,
+ * which are `extents` triples (logical, physical, length) from the previous job's end.
  */
 export interface CopyTable {
   count: number;
   jobs: Float64Array;
   paths: Uint8Array;
   extents: Float64Array;
+}
+
+const JOB_COLUMNS = 5;
+
+/** A job's source as its directory (ending in '/') and base name. */
+function splitSource(source: string): [directory: string, name: string] {
+  const slash = source.lastIndexOf('/') + 1;
+  return [source.slice(0, slash), source.slice(slash)];
 }
 
 /**
@@ -54,24 +64,38 @@ export function copyTable(jobs: Iterable<CopyJob>): CopyTable {
   let count = 0;
   let pathBytes = 0;
   let extentCount = 0;
+  let lastDirectory: string | null = null;
   for (const job of jobs) {
+    const [directory, name] = splitSource(job.source);
+    if (directory !== lastDirectory) pathBytes += Buffer.byteLength(directory);
+    lastDirectory = directory;
     count++;
-    pathBytes += Buffer.byteLength(job.source);
+    pathBytes += Buffer.byteLength(name);
     extentCount += job.extents.length;
   }
   const table: CopyTable = {
     count,
-    jobs: new Float64Array(new SharedArrayBuffer(count * 3 * 8)),
+    jobs: new Float64Array(new SharedArrayBuffer(count * JOB_COLUMNS * 8)),
     paths: new Uint8Array(new SharedArrayBuffer(pathBytes)),
     extents: new Float64Array(new SharedArrayBuffer(extentCount * 3 * 8)),
   };
   const paths = Buffer.from(table.paths.buffer);
   let index = 0;
-  let pathEnd = 0;
+  let written = 0;
   let extentEnd = 0;
+  let directoryStart = 0;
+  let directoryEnd = 0;
+  lastDirectory = null;
   for (const job of jobs) {
     if (index === count) break;
-    pathEnd += paths.write(job.source, pathEnd, 'utf8');
+    const [directory, name] = splitSource(job.source);
+    if (directory !== lastDirectory) {
+      directoryStart = written;
+      written += paths.write(directory, written, 'utf8');
+      directoryEnd = written;
+      lastDirectory = directory;
+    }
+    written += paths.write(name, written, 'utf8');
     for (const extent of job.extents) {
       if (extentEnd === extentCount) break;
       table.extents[3 * extentEnd] = extent.logical;
@@ -79,12 +103,9 @@ export function copyTable(jobs: Iterable<CopyJob>): CopyTable {
       table.extents[3 * extentEnd + 2] = extent.length;
       extentEnd++;
     }
-    table.jobs[3 * index] = pathEnd;
-    table.jobs[3 * index + 1] = job.size;
-    table.jobs[3 * index + 2] = extentEnd;
-    index++;
+    table.jobs.set([directoryStart, directoryEnd, written, job.size, extentEnd], JOB_COLUMNS * index++);
   }
-  if (index !== count || pathEnd !== pathBytes || extentEnd !== extentCount) throw new Error('internal: the copy jobs changed between the two passes');
+  if (index !== count || written !== pathBytes || extentEnd !== extentCount) throw new Error('internal: the copy jobs changed between the two passes');
   return table;
 }
 
@@ -123,12 +144,16 @@ function copyClaimedBatches(
       const batch = Atomics.add(next, 0, 1);
       if (batch >= batchEnds.length) return false;
       for (let index = batch === 0 ? 0 : batchEnds[batch - 1]!; index < batchEnds[batch]!; index++) {
-        const source = paths.toString('utf8', index === 0 ? 0 : table.jobs[3 * index - 3]!, table.jobs[3 * index]!);
-        const size = table.jobs[3 * index + 1]!;
+        // The columns as copyTable writes them (JOB_COLUMNS = 5); see CopyTable.
+        const row = 5 * index;
+        const directoryEnd = table.jobs[row + 1]!;
+        const nameStart = index === 0 ? directoryEnd : Math.max(directoryEnd, table.jobs[row - 3]!);
+        const source = paths.toString('utf8', table.jobs[row]!, directoryEnd) + paths.toString('utf8', nameStart, table.jobs[row + 2]!);
+        const size = table.jobs[row + 3]!;
         const fd = files.openSync(source, 'r');
         try {
           let copied = 0;
-          for (let extent = index === 0 ? 0 : table.jobs[3 * index - 1]!; extent < table.jobs[3 * index + 2]!; extent++) {
+          for (let extent = index === 0 ? 0 : table.jobs[row - 1]!; extent < table.jobs[row + 4]!; extent++) {
             const logical = table.extents[3 * extent]!;
             const physical = table.extents[3 * extent + 1]!;
             const length = table.extents[3 * extent + 2]!;
@@ -187,7 +212,7 @@ export function batchEnds(sizes: ArrayLike<number>, batchBytes = BATCH_BYTES): n
 
 /** The sizes column of a table. */
 function sizesOf(table: CopyTable): Float64Array {
-  return Float64Array.from({ length: table.count }, (_, index) => table.jobs[3 * index + 1]!);
+  return Float64Array.from({ length: table.count }, (_, index) => table.jobs[JOB_COLUMNS * index + 3]!);
 }
 
 /** Starts copying `jobs` into `target` on a worker thread (when there are two cores); the main thread joins in `finish`. */
