@@ -19,7 +19,7 @@ import { writeCompressedQcow2 } from './disk/qcow2-compressed.js';
 import { bytesPart, filePart, imageRoute, writeDisk, type DiskPart } from './disk/write-disk.js';
 import { FilesystemTooSmallError, type Filesystem, type FilesystemBuild, type PendingFilesystem } from './fs/filesystem.js';
 import { filesystemFor } from './fs/index.js';
-import { scanTree, type TreeEntry } from './fs/common.js';
+import { scanTree, type TreeEntry } from './fs/tree.js';
 import { createBootFat } from './fs/vfat.js';
 import { hydraBuildProductLine, OutputDir } from './output-dir.js';
 import { additionalSpaceBytes, assemblyPieces, diskSectors, planImage, type ImagePiece, type ImagePlan } from './plan.js';
@@ -134,19 +134,20 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
     }
     if (!filesystem.readsGrafts) await stage();
 
-    const tree = filesystem.readsGrafts ? withOwners(await scanTree(rootDir, storePaths, graftDir), owners) : undefined;
     const fsBuild: Omit<FilesystemBuild, 'sizeBytes'> = {
       sourceDir: rootDir,
-      ...(filesystem.readsGrafts ? { grafts: storePaths, graftDir, tree } : {}),
+      ...(filesystem.readsGrafts ? { grafts: storePaths, graftDir } : {}),
       output: path.join(workDir, 'root.fs'),
       label: options.label,
       uuid: mounts && mounts[0]!.uuid !== '' ? mounts[0]!.uuid : options.rootFSUID,
       deterministic: options.deterministic,
       epoch: DETERMINISTIC_EPOCH,
     };
-    const { plan, pending } = await step(emit, 'populate', `${filesystem.prepare ? 'formatting and planning' : 'writing'} the ${options.fsType} root filesystem`, () =>
-      createRootFilesystem(filesystem, fsBuild, options, workDir),
-    );
+    const { plan, pending } = await step(emit, 'populate', `${filesystem.prepare ? 'formatting and planning' : 'writing'} the ${options.fsType} root filesystem`, async () => {
+      // The tree is scanned once, here, for both sizing and filling: part of this step's time.
+      const tree = filesystem.readsGrafts ? assignOwners(await scanTree(rootDir, storePaths, graftDir), owners) : undefined;
+      return createRootFilesystem(filesystem, tree ? { ...fsBuild, tree } : fsBuild, options, workDir);
+    });
     signal?.throwIfAborted();
 
     const parts = await step(emit, 'assemble', `laying out ${describeTable(plan)}`, () => diskParts(plan, fsBuild.output, pending, workDir, { mounts, installation }));
@@ -390,13 +391,14 @@ async function writeFilesystemAsImage(root: { file: string; pending: PendingFile
   }
 }
 
-/** The tree with the owners `contents` asked for (everything else stays root's). */
-function withOwners(tree: TreeEntry[], owners: readonly OwnedPath[]): TreeEntry[] {
+/** Gives the scanned entries the owners `contents` asked for (everything else stays root's); in place, as a copy of a large tree would double it. */
+function assignOwners(tree: TreeEntry[], owners: readonly OwnedPath[]): TreeEntry[] {
   if (owners.length === 0) return tree;
-  return tree.map((entry) => {
+  for (const entry of tree) {
     const owner = ownerOf(owners, entry.path);
-    return owner ? { ...entry, owner } : entry;
-  });
+    if (owner) entry.owner = owner;
+  }
+  return tree;
 }
 
 function describeTable(plan: ImagePlan): string {

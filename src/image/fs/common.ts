@@ -1,9 +1,9 @@
-/** Plumbing shared by the filesystem writers: output-file hygiene, tree scans, the size search. */
-import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
+/** Plumbing shared by the filesystem writers: output-file hygiene, the size search. */
 import { lstat, mkdtemp, open, rename, rm, truncate } from 'node:fs/promises';
-import { basename, isAbsolute, join, relative, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { fsTypeFacts, labelProblem } from '../../fstypes.js';
 import { FilesystemTooSmallError, type FilesystemBuild } from './filesystem.js';
+import { isSecondName, scanTree, type TreeEntry } from './tree.js';
 
 /** Refuses to overwrite: a build writes only files it created itself. */
 export async function assertAbsent(path: string): Promise<void> {
@@ -75,84 +75,12 @@ export function assertEpochInRange(epoch: number): void {
   }
 }
 
-export type EntryKind = 'file' | 'directory' | 'symlink' | 'other';
-
-export interface TreeEntry {
-  /** Path relative to the source root, '/'-separated, no leading slash. */
-  path: string;
-  /** Where it is read from on the host. */
-  source: string;
-  kind: EntryKind;
-  /** Permission bits (st_mode & 0o7777). */
-  mode: number;
-  /** File type bits (st_mode & S_IFMT): tells the kinds of 'other' apart. */
-  format: number;
-  /** Device number of a character or block device, as st_rdev. */
-  rdev: number;
-  /** Whole seconds of the source's times, for filesystems that keep them when the build is not deterministic. */
-  times: { atime: number; mtime: number; ctime: number };
-  size: number;
-  /** dev:ino, equal for hard links to the same file. */
-  identity: string;
-  nlink: number;
-  linkTarget?: string;
-  /** Owner in the filesystem; root (0:0) when absent, as cptofs leaves every file. */
-  owner?: { uid: number; gid: number };
-}
-
-/**
- * Every entry under `root` (not the root itself), and each graft (a host path that
- * appears in the directory `graftDir` of the tree, '' for its root, under its base name,
- * read where it is), parents before children, names in byte order. Synchronous calls
- * on purpose: one awaited lstat per entry cost 1.3 s on a 10k-entry store where the
- * same walk done synchronously takes 0.1 s.
- */
-export async function scanTree(root: string, grafts: readonly string[] = [], graftDir = ''): Promise<TreeEntry[]> {
-  const entries: TreeEntry[] = [];
-  const add = (path: string, source: string): void => {
-    const stat = lstatSync(source);
-    const kind: EntryKind = stat.isDirectory() ? 'directory' : stat.isFile() ? 'file' : stat.isSymbolicLink() ? 'symlink' : 'other';
-    entries.push({
-      path,
-      source,
-      kind,
-      mode: stat.mode & 0o7777,
-      format: stat.mode & 0o170000,
-      rdev: stat.rdev,
-      times: { atime: Math.floor(stat.atimeMs / 1000), mtime: Math.floor(stat.mtimeMs / 1000), ctime: Math.floor(stat.ctimeMs / 1000) },
-      size: stat.size,
-      identity: `${stat.dev}:${stat.ino}`,
-      nlink: stat.nlink,
-      linkTarget: kind === 'symlink' ? readlinkSync(source) : undefined,
-    });
-    if (kind === 'directory') walk(path, source);
-  };
-  const walk = (relative: string, dir: string): void => {
-    const names = new Map(readdirSync(dir).map((name) => [name, join(dir, name)]));
-    if (relative === graftDir) {
-      for (const graft of grafts) {
-        const name = basename(graft);
-        if (names.has(name)) throw new Error(`two sources for /${graftDir === '' ? '' : `${graftDir}/`}${name} in the tree: ${names.get(name)} and ${graft}`);
-        names.set(name, graft);
-      }
-    }
-    for (const name of [...names.keys()].sort(compareBytes)) add(relative === '' ? name : `${relative}/${name}`, names.get(name)!);
-  };
-  walk('', root);
-  return entries;
-}
-
-function compareBytes(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
-}
-
 /** A rough upper bound of the bytes the tree occupies in 4 KiB blocks: the starting point of size searches. */
 export function roughTreeBytes(entries: readonly TreeEntry[]): number {
   const seen = new Set<string>();
   let bytes = 4096;
   for (const entry of entries) {
-    if (entry.kind === 'file' && seen.has(entry.identity)) continue;
-    seen.add(entry.identity);
+    if (isSecondName(entry, seen)) continue;
     bytes += Math.ceil(entry.size / 4096) * 4096 + 256;
     if (entry.kind === 'directory') bytes += 4096;
   }

@@ -22,11 +22,10 @@ import {
   assertOutsideSource,
   createSmallestBySearch,
   createSparseFile,
-  scanTree,
   withScratchDir,
   writingOutput,
-  type TreeEntry,
 } from './common.js';
+import { isSecondName, scanTree, type TreeEntry } from './tree.js';
 import { contentBlocks, OutOfSpaceError } from './ext4/allocate.js';
 import { parseSuperblock, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE, type Superblock } from './ext4/geometry.js';
 import { layOutExt4, mke2fsData, treeRanges, writeExt4, type Ext4Layout } from './ext4/populate.js';
@@ -178,10 +177,8 @@ export function contiguousDemand(tree: readonly TreeEntry[], blockSize: number):
       directoryBytes.set(entry.path, [0]);
       pack(entry.path, 1);
       pack(entry.path, 2);
-    } else if (seen.has(entry.identity)) {
+    } else if (isSecondName(entry, seen)) {
       continue;
-    } else {
-      seen.add(entry.identity);
     }
     inodes++;
     const content = contentBlocks(entry, blockSize);

@@ -1,5 +1,5 @@
 import type { ByteRange, MappedTarget } from '../disk/host-map.js';
-import type { TreeEntry } from './common.js';
+import type { TreeEntry } from './tree.js';
 
 /**
  * One interface for every filesystem nixdisk writes into a file, one module per fsType

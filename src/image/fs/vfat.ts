@@ -23,10 +23,9 @@ import {
   createSparseFile,
   measureBySmallestBuild,
   roughTreeBytes,
-  scanTree,
   writingOutput,
-  type TreeEntry,
 } from './common.js';
+import { scanTree, type TreeEntry } from './tree.js';
 import { FilesystemTooSmallError, type Filesystem, type FilesystemBuild } from './filesystem.js';
 
 /** 1980-01-01 00:00:00 UTC, the first moment a FAT directory entry can hold. */

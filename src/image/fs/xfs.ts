@@ -25,11 +25,10 @@ import {
   createSparseFile,
   measureBySmallestBuild,
   roughTreeBytes,
-  scanTree,
   withScratchDir,
   writingOutput,
-  type TreeEntry,
 } from './common.js';
+import { scanTree, type TreeEntry } from './tree.js';
 import { DEFAULT_DETERMINISTIC_UUID } from './ext4.js';
 import { FilesystemTooSmallError, type Filesystem, type FilesystemBuild } from './filesystem.js';
 

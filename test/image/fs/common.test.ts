@@ -2,7 +2,8 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createSmallestBySearch, scanTree } from '../../../src/image/fs/common.js';
+import { createSmallestBySearch } from '../../../src/image/fs/common.js';
+import { scanTree } from '../../../src/image/fs/tree.js';
 import { FilesystemTooSmallError, type FilesystemBuild } from '../../../src/image/fs/filesystem.js';
 import { makeSampleTree, removeTree, UNICODE_NAME } from './sample-tree.js';
 
@@ -66,6 +67,24 @@ describe('scanTree', () => {
       expect(byPath['share/doc']!.kind).toBe('directory');
     } finally {
       await removeTree(source);
+    }
+  });
+});
+
+describe('scanTree name order', () => {
+  // UTF-8 byte order, which ext4's and Nix's tools follow, against JavaScript's UTF-16 order:
+  // they differ only where a surrogate pair (an emoji) meets U+E000–U+FFFF (a ligature).
+  it.each([
+    ['plain ASCII', ['b', 'B', 'a-1', 'a'], ['B', 'a', 'a-1', 'b']],
+    ['accents (UTF-16 and UTF-8 agree)', ['é', 'z', 'ä'], ['z', 'ä', 'é']],
+    ['an emoji against a ligature', ['a\u{1F600}', 'a\uFB01', 'a'], ['a', 'a\uFB01', 'a\u{1F600}']],
+  ])('%s', async (_name, names, expected) => {
+    const source = await mkdtemp(join(tmpdir(), 'nixdisk-order-'));
+    try {
+      for (const name of names) await writeFile(join(source, name), '');
+      expect((await scanTree(source)).map((entry) => entry.path)).toEqual(expected);
+    } finally {
+      await rm(source, { recursive: true, force: true });
     }
   });
 });

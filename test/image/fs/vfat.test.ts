@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createBootFat, fatProblem, vfat, volumeIdFor } from '../../../src/image/fs/vfat.js';
-import type { TreeEntry } from '../../../src/image/fs/common.js';
+import type { TreeEntry } from '../../../src/image/fs/tree.js';
 import { blkid, filesystemConformance } from './conformance.js';
 import { describeTree, makeSampleTree, removeTree, sha256File } from './sample-tree.js';
 

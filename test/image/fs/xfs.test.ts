@@ -1,6 +1,6 @@
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import type { TreeEntry } from '../../../src/image/fs/common.js';
+import type { TreeEntry } from '../../../src/image/fs/tree.js';
 import { faketimeClock, xfs, xfsPrototype } from '../../../src/image/fs/xfs.js';
 import { toolSearchPath } from '../../../src/tools.js';
 import { filesystemConformance } from './conformance.js';

@@ -20,7 +20,7 @@ import type { Extent } from './structures.js';
 export interface CopyJob {
   source: string;
   size: number;
-  extents: Extent[];
+  extents: readonly Extent[];
 }
 
 /** A copy under way: the main thread's part is `finish`, or `cancel` when the caller gives up first. */
@@ -29,6 +29,84 @@ export interface FileCopy {
   finish(): Promise<void>;
   /** Stops the worker and settles once it has; for a caller that fails before `finish`. */
   cancel(): Promise<void>;
+}
+
+/**
+ * The jobs packed into shared memory: both threads read the same bytes, where a
+ * structured clone to the worker cost a second copy of every path and extent (about 40
+ * MB for 70,000 files). `paths` holds UTF-8 text: a directory (with its final '/') once
+ * for a run of jobs in it, then each job's base name. Per job, `jobs` holds JOB_COLUMNS
+ * numbers: where its directory starts and ends in `paths`, where its name ends (it starts
+ * where the directory or the name before it ended), its size, and the end of its extents,
+ * which are `extents` triples (logical, physical, length) from the previous job's end.
+ */
+export interface CopyTable {
+  count: number;
+  jobs: Float64Array;
+  paths: Uint8Array;
+  extents: Float64Array;
+}
+
+const JOB_COLUMNS = 5;
+
+/** A job's source as its directory (ending in '/') and base name. */
+function splitSource(source: string): [directory: string, name: string] {
+  const slash = source.lastIndexOf('/') + 1;
+  return [source.slice(0, slash), source.slice(slash)];
+}
+
+/**
+ * Packs `jobs` into a CopyTable: one pass to size it, one to fill it, so nothing but the
+ * table itself is allocated (growing arrays cost twice the table at the moment memory
+ * peaks). `jobs` is iterated twice; each pass may generate them afresh.
+ */
+export function copyTable(jobs: Iterable<CopyJob>): CopyTable {
+  let count = 0;
+  let pathBytes = 0;
+  let extentCount = 0;
+  let lastDirectory: string | null = null;
+  for (const job of jobs) {
+    const [directory, name] = splitSource(job.source);
+    if (directory !== lastDirectory) pathBytes += Buffer.byteLength(directory);
+    lastDirectory = directory;
+    count++;
+    pathBytes += Buffer.byteLength(name);
+    extentCount += job.extents.length;
+  }
+  const table: CopyTable = {
+    count,
+    jobs: new Float64Array(new SharedArrayBuffer(count * JOB_COLUMNS * 8)),
+    paths: new Uint8Array(new SharedArrayBuffer(pathBytes)),
+    extents: new Float64Array(new SharedArrayBuffer(extentCount * 3 * 8)),
+  };
+  const paths = Buffer.from(table.paths.buffer);
+  let index = 0;
+  let written = 0;
+  let extentEnd = 0;
+  let directoryStart = 0;
+  let directoryEnd = 0;
+  lastDirectory = null;
+  for (const job of jobs) {
+    if (index === count) break;
+    const [directory, name] = splitSource(job.source);
+    if (directory !== lastDirectory) {
+      directoryStart = written;
+      written += paths.write(directory, written, 'utf8');
+      directoryEnd = written;
+      lastDirectory = directory;
+    }
+    written += paths.write(name, written, 'utf8');
+    for (const extent of job.extents) {
+      if (extentEnd === extentCount) break;
+      table.extents[3 * extentEnd] = extent.logical;
+      table.extents[3 * extentEnd + 1] = extent.physical;
+      table.extents[3 * extentEnd + 2] = extent.length;
+      extentEnd++;
+    }
+    table.jobs.set([directoryStart, directoryEnd, written, job.size, extentEnd], JOB_COLUMNS * index++);
+  }
+  if (index !== count || written !== pathBytes || extentEnd !== extentCount) throw new Error('internal: the copy jobs changed between the two passes');
+  return table;
 }
 
 /** A batch is at least this many bytes of whole files: few enough claims, small enough to balance the threads. */
@@ -52,12 +130,13 @@ function copyClaimedBatches(
   write: typeof writeMapped,
   target: MappedTarget,
   blockSize: number,
-  jobs: readonly CopyJob[],
+  table: CopyTable,
   batchEnds: readonly number[],
   next: Int32Array,
   budgetBytes: number,
+  buffer: Buffer,
 ): boolean {
-  const buffer = Buffer.allocUnsafe(1 << 20);
+  const paths = Buffer.from(table.paths.buffer, table.paths.byteOffset, table.paths.byteLength);
   const out = files.openSync(target.path, 'r+');
   let copiedHere = 0;
   try {
@@ -65,27 +144,35 @@ function copyClaimedBatches(
       const batch = Atomics.add(next, 0, 1);
       if (batch >= batchEnds.length) return false;
       for (let index = batch === 0 ? 0 : batchEnds[batch - 1]!; index < batchEnds[batch]!; index++) {
-        const job = jobs[index]!;
-        const source = files.openSync(job.source, 'r');
+        // The columns as copyTable writes them (JOB_COLUMNS = 5); see CopyTable.
+        const row = 5 * index;
+        const directoryEnd = table.jobs[row + 1]!;
+        const nameStart = index === 0 ? directoryEnd : Math.max(directoryEnd, table.jobs[row - 3]!);
+        const source = paths.toString('utf8', table.jobs[row]!, directoryEnd) + paths.toString('utf8', nameStart, table.jobs[row + 2]!);
+        const size = table.jobs[row + 3]!;
+        const fd = files.openSync(source, 'r');
         try {
           let copied = 0;
-          for (const extent of job.extents) {
-            const start = extent.logical * blockSize;
-            const end = Math.min(job.size, (extent.logical + extent.length) * blockSize);
+          for (let extent = index === 0 ? 0 : table.jobs[row - 1]!; extent < table.jobs[row + 4]!; extent++) {
+            const logical = table.extents[3 * extent]!;
+            const physical = table.extents[3 * extent + 1]!;
+            const length = table.extents[3 * extent + 2]!;
+            const start = logical * blockSize;
+            const end = Math.min(size, (logical + length) * blockSize);
             for (let at = start; at < end; ) {
-              const got = files.readSync(source, buffer, 0, Math.min(buffer.length, end - at), at);
-              if (got === 0) throw new Error(`${job.source} is shorter than the ${job.size} bytes it had when the tree was scanned`);
-              write(files, out, target.map, buffer, 0, got, extent.physical * blockSize + (at - start));
+              const got = files.readSync(fd, buffer, 0, Math.min(buffer.length, end - at), at);
+              if (got === 0) throw new Error(`${source} is shorter than the ${size} bytes it had when the tree was scanned`);
+              write(files, out, target.map, buffer, 0, got, physical * blockSize + (at - start));
               at += got;
               copied += got;
             }
           }
-          if (copied !== job.size) throw new Error(`internal: copied ${copied} of ${job.size} bytes of ${job.source}`);
-          if (files.readSync(source, buffer, 0, 1, job.size) !== 0) throw new Error(`${job.source} grew after the tree was scanned`);
+          if (copied !== size) throw new Error(`internal: copied ${copied} of ${size} bytes of ${source}`);
+          if (files.readSync(fd, buffer, 0, 1, size) !== 0) throw new Error(`${source} grew after the tree was scanned`);
         } finally {
-          files.closeSync(source);
+          files.closeSync(fd);
         }
-        copiedHere += job.size;
+        copiedHere += size;
       }
     }
     return true;
@@ -94,32 +181,49 @@ function copyClaimedBatches(
   }
 }
 
+/**
+ * The copy thread allocates little (a path string per file): a small young generation,
+ * like the one the CLI's #! line gives the main thread, keeps its heap from growing to
+ * V8's default of several times that.
+ */
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 4 };
+
+/** Each thread's read-write buffer; one per thread for the whole copy, not one per slice. */
+const COPY_CHUNK_BYTES = 1 << 20;
+
 const WORKER_SOURCE = `
 const { workerData: d } = require('node:worker_threads');
-(${copyClaimedBatches.toString()})(require('node:fs'), (${writeMapped.toString()}), d.target, d.blockSize, d.jobs, d.batchEnds, d.next, Infinity);
+(${copyClaimedBatches.toString()})(require('node:fs'), (${writeMapped.toString()}), d.target, d.blockSize, d.table, d.batchEnds, d.next, Infinity, Buffer.allocUnsafe(${COPY_CHUNK_BYTES}));
 `;
 
-/** Consecutive jobs cut into batches of at least BATCH_BYTES; each entry is the end (exclusive) of one batch. */
-export function batchEnds(jobs: readonly CopyJob[], batchBytes = BATCH_BYTES): number[] {
+/** Consecutive files of these sizes cut into batches of at least BATCH_BYTES; each entry is the end (exclusive) of one batch. */
+export function batchEnds(sizes: ArrayLike<number>, batchBytes = BATCH_BYTES): number[] {
   const ends: number[] = [];
   let bytes = 0;
-  jobs.forEach((job, index) => {
-    bytes += job.size;
-    if (bytes >= batchBytes || index === jobs.length - 1) {
+  for (let index = 0; index < sizes.length; index++) {
+    bytes += sizes[index]!;
+    if (bytes >= batchBytes || index === sizes.length - 1) {
       ends.push(index + 1);
       bytes = 0;
     }
-  });
+  }
   return ends;
 }
 
+/** The sizes column of a table. */
+function sizesOf(table: CopyTable): Float64Array {
+  return Float64Array.from({ length: table.count }, (_, index) => table.jobs[JOB_COLUMNS * index + 3]!);
+}
+
 /** Starts copying `jobs` into `target` on a worker thread (when there are two cores); the main thread joins in `finish`. */
-export function startFileCopy(target: MappedTarget, blockSize: number, jobs: readonly CopyJob[], signal?: AbortSignal): FileCopy {
-  const ends = batchEnds(jobs);
+export function startFileCopy(target: MappedTarget, blockSize: number, jobs: Iterable<CopyJob>, signal?: AbortSignal): FileCopy {
+  const table = copyTable(jobs);
+  const sizes = sizesOf(table);
+  const ends = batchEnds(sizes);
   const next = new Int32Array(new SharedArrayBuffer(4));
   const worker =
     ends.length > 1 && availableParallelism() > 1
-      ? new Worker(WORKER_SOURCE, { eval: true, workerData: { target, blockSize, jobs, batchEnds: ends, next } })
+      ? new Worker(WORKER_SOURCE, { eval: true, workerData: { target, blockSize, table, batchEnds: ends, next }, resourceLimits: WORKER_LIMITS })
       : null;
   const workerDone = worker ? finished(worker, signal) : Promise.resolve();
   // Observed here so that a worker failing while the main thread is busy is not an unhandled rejection; finish rethrows it.
@@ -129,15 +233,16 @@ export function startFileCopy(target: MappedTarget, blockSize: number, jobs: rea
   const bytesBefore = [0];
   ends.forEach((end, batch) => {
     let bytes = bytesBefore[batch]!;
-    for (let index = batch === 0 ? 0 : ends[batch - 1]!; index < end; index++) bytes += jobs[index]!.size;
+    for (let index = batch === 0 ? 0 : ends[batch - 1]!; index < end; index++) bytes += sizes[index]!;
     bytesBefore.push(bytes);
   });
   const totalBytes = bytesBefore.at(-1)!;
+  const buffer = Buffer.allocUnsafe(COPY_CHUNK_BYTES);
   return {
     async finish() {
       try {
         signal?.throwIfAborted();
-        while (copyClaimedBatches(fs, writeMapped, target, blockSize, jobs, ends, next, MAIN_THREAD_SLICE_BYTES)) {
+        while (copyClaimedBatches(fs, writeMapped, target, blockSize, table, ends, next, MAIN_THREAD_SLICE_BYTES, buffer)) {
           progress?.(bytesBefore[Math.min(Atomics.load(next, 0), ends.length)]!, totalBytes);
           await nextTurn();
           signal?.throwIfAborted();

@@ -15,8 +15,8 @@ import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { currentCancelSignal, runTool } from '../../../tools.js';
 import { mergedRanges, writeMapped, type ByteRange, type HostMap, type MappedTarget } from '../../disk/host-map.js';
 import { copyRanges, dataRanges } from '../../disk/sparse-copy.js';
-import type { TreeEntry } from '../common.js';
-import { planPopulation, ROOT_INODE, FAST_SYMLINK_MAX, type ExistingRoot, type FreeSpace, type PlannedInode, type Population, type Runs } from './allocate.js';
+import type { TreeEntry } from '../tree.js';
+import { planPopulation, plannedInode, plannedInodes, ROOT_INODE, FAST_SYMLINK_MAX, type ExistingRoot, type FreeSpace, type PlannedInode, type Population, type Runs } from './allocate.js';
 import { startFileCopy, type CopyJob, type FileCopy } from './copy-data.js';
 import { crc32c } from './crc32c.js';
 import {
@@ -104,10 +104,10 @@ function existingRoot(fs: Filesystem): { root: ExistingRoot; mode: number } {
   for (let at = 0; at < bytes.length; ) {
     const ino = bytes.readUInt32LE(at);
     const recordLength = bytes.readUInt16LE(at + 4);
-    const name = Buffer.from(bytes.subarray(at + 8, at + 8 + bytes.readUInt8(at + 6)));
+    const name = bytes.toString('utf8', at + 8, at + 8 + bytes.readUInt8(at + 6));
     const fileType = bytes.readUInt8(at + 7);
     if (recordLength < 8) break;
-    if (ino !== 0 && name.toString() !== '.' && name.toString() !== '..') entries.push({ name, ino, fileType });
+    if (ino !== 0 && name !== '.' && name !== '..') entries.push({ name, ino, fileType });
     at += recordLength;
   }
   return { root: { block, entries }, mode: inode.readUInt16LE(0) };
@@ -127,8 +127,7 @@ const S_IFREG = 0o100000;
 const S_IFLNK = 0o120000;
 
 /** Linux's device number in i_block: the old 16-bit form when it fits, as mke2fs writes it. */
-function deviceBlock(rdev: number): Buffer {
-  const block = Buffer.alloc(I_BLOCK_SIZE);
+function deviceBlock(rdev: number, block: Buffer): Buffer {
   const major = Math.floor(rdev / 256) & 0xfff;
   const minor = (rdev & 0xff) | (Math.floor(rdev / 2 ** 12) & ~0xff);
   if (major < 256 && minor < 256) block.writeUInt32LE(major * 256 + minor, 0);
@@ -137,7 +136,7 @@ function deviceBlock(rdev: number): Buffer {
 }
 
 /** Encodes one planned inode and queues the blocks that belong to it (directory, symlink, extent-tree blocks). */
-function encodePlanned(fs: Filesystem, planned: PlannedInode, rootMode: number, times: Timestamps, blockWrites: Map<number, Buffer>, into: Buffer): void {
+function encodePlanned(fs: Filesystem, planned: PlannedInode, rootMode: number, times: Timestamps, blockWrites: BlockWriter, scratch: Scratch, into: Buffer): void {
   const { superblock } = fs;
   const { blockSize } = superblock;
   const entry = planned.entry;
@@ -147,7 +146,7 @@ function encodePlanned(fs: Filesystem, planned: PlannedInode, rootMode: number, 
   let contentBlocks: Buffer[] = [];
   let inlineBlock: Buffer | null = null;
   if (planned.directory) {
-    contentBlocks = encodeDirectory(planned.directory, planned.ino, superblock.checksumSeed, blockSize);
+    contentBlocks = encodeDirectory(planned.directory, planned.ino, superblock.checksumSeed, blockSize, scratch.take);
     mode = entry ? S_IFDIR | entry.mode : rootMode;
     size = contentBlocks.length * blockSize;
   } else if (entry!.kind === 'file') {
@@ -158,25 +157,26 @@ function encodePlanned(fs: Filesystem, planned: PlannedInode, rootMode: number, 
     mode = S_IFLNK | entry!.mode;
     size = target.length;
     if (target.length > FAST_SYMLINK_MAX) {
-      contentBlocks = [Buffer.alloc(blockSize)];
+      contentBlocks = [scratch.take(blockSize)];
       target.copy(contentBlocks[0]!);
     } else {
-      inlineBlock = Buffer.alloc(I_BLOCK_SIZE);
+      inlineBlock = scratch.take(I_BLOCK_SIZE);
       target.copy(inlineBlock);
     }
   } else {
     mode = entry!.format | entry!.mode;
     size = 0;
-    inlineBlock = deviceBlock(entry!.rdev);
+    inlineBlock = deviceBlock(entry!.rdev, scratch.take(I_BLOCK_SIZE));
   }
   let block = inlineBlock;
   if (block === null) {
-    const tree = encodeExtentTree(planned.extents, planned.treeBlocks, planned.ino, superblock.checksumSeed, blockSize);
-    for (const node of tree.blocks) blockWrites.set(node.block, node.bytes);
+    const tree = encodeExtentTree(planned.extents, planned.treeBlocks, planned.ino, superblock.checksumSeed, blockSize, scratch.take);
+    // Content first: the tree blocks were allocated after it, so the writes stay in ascending order.
     let logical = 0;
     for (const extent of planned.extents) {
-      for (let i = 0; i < extent.length && logical < contentBlocks.length; i++) blockWrites.set(extent.physical + i, contentBlocks[logical++]!);
+      for (let i = 0; i < extent.length && logical < contentBlocks.length; i++) blockWrites.put(extent.physical + i, contentBlocks[logical++]!);
     }
+    for (const node of tree.blocks) blockWrites.put(node.block, node.bytes);
     block = tree.root;
   }
   const fields: InodeFields = {
@@ -300,7 +300,7 @@ export function treeRanges(layout: Ext4Layout): ByteRange[] {
     const { blockSize, inodeSize } = fs.superblock;
     const ranges: ByteRange[] = [];
     const blocks = (first: number, count: number) => ranges.push([first * blockSize, (first + count) * blockSize]);
-    for (const planned of layout.population.inodes) {
+    for (const planned of plannedInodes(layout.population)) {
       const at = inodeOffset(fs, planned.ino);
       ranges.push([at, at + inodeSize]);
       for (const extent of planned.extents) blocks(extent.physical, extent.length);
@@ -331,11 +331,11 @@ export async function writeExt4(layout: Ext4Layout, epoch: number | null, target
     try {
       if (target.path !== layout.image) await copyRanges(sourceFd, fromMke2fs, targetFd, target.map);
       const fs = openFilesystem(new Image(sourceFd, { fd: targetFd, map: target.map }));
-      const { inodes } = layout.population;
+      const { population } = layout;
       // The data goes to blocks the plan fixed, so the copy need not wait for the metadata.
-      copy = startFileCopy(target, fs.superblock.blockSize, copyJobs(inodes), currentCancelSignal());
+      copy = startFileCopy(target, fs.superblock.blockSize, { [Symbol.iterator]: () => copyJobs(population) }, currentCancelSignal());
       try {
-        writeMetadata(fs, inodes, layout.free, layout.rootMode, epoch);
+        writeMetadata(fs, population, layout.free, layout.rootMode, epoch);
       } catch (error) {
         await copy.cancel();
         throw error;
@@ -350,20 +350,19 @@ export async function writeExt4(layout: Ext4Layout, epoch: number | null, target
 }
 
 /** The regular files with contents, in inode order (which is disk order). */
-function copyJobs(inodes: readonly PlannedInode[]): CopyJob[] {
-  const jobs: CopyJob[] = [];
-  for (const { entry, extents } of inodes) {
-    if (entry?.kind === 'file' && entry.size > 0) jobs.push({ source: entry.source, size: entry.size, extents });
+function* copyJobs(population: Population): Generator<CopyJob> {
+  for (let index = 0; index < population.count; index++) {
+    const entry = population.entry[index];
+    if (entry?.kind === 'file' && entry.size > 0) yield { source: entry.source, size: entry.size, extents: plannedInode(population, index).extents };
   }
-  return jobs;
 }
 
 /** Writes inodes, directory and tree blocks, bitmaps, descriptors and superblocks. */
-function writeMetadata(fs: Filesystem & { superblockBytes: Buffer }, inodes: readonly PlannedInode[], free: FreeSpace, rootMode: number, epoch: number | null): void {
+function writeMetadata(fs: Filesystem & { superblockBytes: Buffer }, population: Population, free: FreeSpace, rootMode: number, epoch: number | null): void {
   const { superblock, image, superblockBytes } = fs;
   const { blockSize, inodesPerGroup, blocksPerGroup } = superblock;
   const timesOf = timesFor(epoch, Math.floor(Date.now() / 1000));
-  const blockWrites = new Map<number, Buffer>();
+  const blockWrites = new BlockWriter(image, blockSize);
   const blocksInUse = usedBitmap(superblock.blocksCount, free.blocks, 0);
   const inodesInUse = usedBitmap(superblock.inodesCount, free.inodes, 1);
   const touchedBlockGroups = new Set<number>();
@@ -375,12 +374,15 @@ function writeMetadata(fs: Filesystem & { superblockBytes: Buffer }, inodes: rea
     const groupOf = (block: number) => Math.floor((block - superblock.firstDataBlock) / blocksPerGroup);
     for (let group = groupOf(first); group <= groupOf(first + count - 1); group++) touchedBlockGroups.add(group);
   };
-  // Inodes go out as one write per run of consecutive numbers within a group.
-  for (const run of inodeRuns(inodes, inodesPerGroup)) {
-    const table = Buffer.alloc(run.length * superblock.inodeSize);
-    for (let index = 0; index < run.length; index++) {
-      const planned = run[index]!;
-      encodePlanned(fs, planned, rootMode, timesOf(planned.entry), blockWrites, table.subarray(index * superblock.inodeSize, (index + 1) * superblock.inodeSize));
+  const scratch = new Scratch(MAX_BLOCKS_PER_WRITE * blockSize);
+  const tableBuffer = Buffer.alloc(MAX_INODES_PER_WRITE * superblock.inodeSize);
+  // Inodes go out as one write per run of consecutive numbers within a group (in pieces of a bounded size).
+  for (const [first, end] of inodeRuns(population.ino, inodesPerGroup, MAX_INODES_PER_WRITE)) {
+    const table = tableBuffer.subarray(0, (end - first) * superblock.inodeSize).fill(0);
+    for (let index = 0; index < end - first; index++) {
+      const planned = plannedInode(population, first + index);
+      scratch.reset();
+      encodePlanned(fs, planned, rootMode, timesOf(planned.entry), blockWrites, scratch, table.subarray(index * superblock.inodeSize, (index + 1) * superblock.inodeSize));
       if (planned.ino !== ROOT_INODE) {
         const group = Math.floor((planned.ino - 1) / inodesPerGroup);
         setBit(inodesInUse, planned.ino - 1);
@@ -390,9 +392,9 @@ function writeMetadata(fs: Filesystem & { superblockBytes: Buffer }, inodes: rea
       for (const extent of planned.extents) claim(extent.physical, extent.length);
       for (const block of planned.treeBlocks) claim(block, 1);
     }
-    image.write(inodeOffset(fs, run[0]!.ino), table);
+    image.write(inodeOffset(fs, population.ino[first]!), table);
   }
-  writeBlocks(image, blockWrites, blockSize);
+  blockWrites.flush();
 
   const groups = fs.groups.map((group, index) => {
     let updated = group;
@@ -445,25 +447,70 @@ function superblockCopies(superblock: Superblock): { superblockAt: number; table
   return copies;
 }
 
-/** The inodes (ascending) cut into runs of consecutive numbers that do not cross a group. */
-function inodeRuns(inodes: readonly PlannedInode[], inodesPerGroup: number): PlannedInode[][] {
-  const runs: PlannedInode[][] = [];
-  for (const inode of inodes) {
+/** The inode numbers (ascending) cut into runs of consecutive numbers, at most `longest` long, that do not cross a group, as [first, end) index pairs. */
+function inodeRuns(inodes: Uint32Array, inodesPerGroup: number, longest: number): [number, number][] {
+  const runs: [number, number][] = [];
+  for (let index = 0; index < inodes.length; index++) {
     const run = runs.at(-1);
-    const previous = run?.at(-1);
-    if (run && previous && previous.ino + 1 === inode.ino && (inode.ino - 1) % inodesPerGroup !== 0) run.push(inode);
-    else runs.push([inode]);
+    if (run && run[1] - run[0] < longest && inodes[index - 1]! + 1 === inodes[index] && (inodes[index]! - 1) % inodesPerGroup !== 0) run[1] = index + 1;
+    else runs.push([index, index + 1]);
   }
   return runs;
 }
 
-/** Queued blocks in block order, adjacent ones joined into one write. */
-function writeBlocks(image: Image, blocks: Map<number, Buffer>, blockSize: number): void {
-  const numbers = [...blocks.keys()].sort((a, b) => a - b);
-  for (let start = 0; start < numbers.length; ) {
-    let end = start + 1;
-    while (end < numbers.length && numbers[end] === numbers[end - 1]! + 1) end++;
-    image.write(numbers[start]! * blockSize, Buffer.concat(numbers.slice(start, end).map((block) => blocks.get(block)!)));
-    start = end;
+/**
+ * Writes metadata blocks as they are encoded, a run of adjacent ones as one write:
+ * blocks are handed out in inode order, so encoding in inode order meets them
+ * ascending, and holding every directory block until the end (tens of MB for a large
+ * closure) buys no fewer writes. The run is gathered in one reused buffer.
+ */
+class BlockWriter {
+  private readonly staging: Buffer;
+  private first = 0;
+  private count = 0;
+  constructor(
+    private readonly image: Image,
+    private readonly blockSize: number,
+  ) {
+    this.staging = Buffer.alloc(MAX_BLOCKS_PER_WRITE * blockSize);
+  }
+  put(block: number, bytes: Buffer): void {
+    if (this.count > 0 && (block !== this.first + this.count || this.count === MAX_BLOCKS_PER_WRITE)) this.flush();
+    if (this.count === 0) this.first = block;
+    bytes.copy(this.staging, this.count * this.blockSize);
+    this.count++;
+  }
+  flush(): void {
+    if (this.count === 0) return;
+    this.image.write(this.first * this.blockSize, this.staging.subarray(0, this.count * this.blockSize));
+    this.count = 0;
   }
 }
+
+/**
+ * Zeroed space for one inode's encoding, reused for the next: tens of thousands of
+ * inodes each allocating its i_block and directory blocks left tens of MB of buffers for
+ * the collector at the moment memory peaks. What does not fit (a huge directory) gets
+ * fresh buffers.
+ */
+class Scratch {
+  private readonly space: Buffer;
+  private used = 0;
+  constructor(bytes: number) {
+    this.space = Buffer.alloc(bytes);
+  }
+  readonly take = (size: number): Buffer => {
+    if (this.used + size > this.space.length) return Buffer.alloc(size);
+    const bytes = this.space.subarray(this.used, this.used + size).fill(0);
+    this.used += size;
+    return bytes;
+  };
+  reset(): void {
+    this.used = 0;
+  }
+}
+
+/** 1 MiB of 4 KiB blocks: large enough for few writes, small enough not to matter in memory. */
+const MAX_BLOCKS_PER_WRITE = 256;
+/** 1 MiB of 256-byte inodes: the same bound for the inode tables. */
+const MAX_INODES_PER_WRITE = 4096;

@@ -119,11 +119,23 @@ export interface EncodedExtentTree {
   blocks: { block: number; bytes: Buffer }[];
 }
 
+/** Zeroed bytes for an encoder to fill: fresh ones by default, or a caller's reused scratch space. */
+export type Allocate = (size: number) => Buffer;
+
+const fresh: Allocate = (size) => Buffer.alloc(size);
+
 /**
  * The extent tree mapping `extents` (in logical order), with `treeBlocks` (exactly
  * extentTreeBlockCount of them) holding the nodes that do not fit in the inode.
  */
-export function encodeExtentTree(extents: readonly Extent[], treeBlocks: readonly number[], ino: number, fsSeed: number, blockSize: number): EncodedExtentTree {
+export function encodeExtentTree(
+  extents: readonly Extent[],
+  treeBlocks: readonly number[],
+  ino: number,
+  fsSeed: number,
+  blockSize: number,
+  allocate: Allocate = fresh,
+): EncodedExtentTree {
   if (treeBlocks.length !== extentTreeBlockCount(extents.length, blockSize)) {
     throw new Error(`internal: ${extents.length} extents need ${extentTreeBlockCount(extents.length, blockSize)} tree blocks, not ${treeBlocks.length}`);
   }
@@ -139,7 +151,7 @@ export function encodeExtentTree(extents: readonly Extent[], treeBlocks: readonl
     for (let first = 0; first < entries.length; first += perBlock) {
       const children = entries.slice(first, first + perBlock);
       const block = treeBlocks[nextTreeBlock++]!;
-      const node = Buffer.alloc(blockSize);
+      const node = allocate(blockSize);
       writeNode(node, children, perBlock, depth);
       node.writeUInt32LE(crc32c(seed, node.subarray(0, EXTENT_ENTRY_SIZE * (1 + perBlock))), EXTENT_ENTRY_SIZE * (1 + perBlock));
       blocks.push({ block, bytes: node });
@@ -148,7 +160,7 @@ export function encodeExtentTree(extents: readonly Extent[], treeBlocks: readonl
     entries = parents;
     depth++;
   }
-  const root = Buffer.alloc(I_BLOCK_SIZE);
+  const root = allocate(I_BLOCK_SIZE);
   writeNode(root, entries, EXTENTS_IN_INODE, depth);
   return { root, blocks };
 }
@@ -180,7 +192,8 @@ function writeNode(node: Buffer, entries: readonly (Extent | IndexEntry)[], max:
 }
 
 export interface DirectoryEntry {
-  name: Buffer;
+  /** Stored as its UTF-8 bytes; a string, so a directory shares the names its tree already holds. */
+  name: string;
   ino: number;
   fileType: number;
 }
@@ -197,47 +210,65 @@ export function directoryRoom(blockSize: number): number {
 
 /** How many blocks a linear directory of these entries (".", ".." included) takes. */
 export function directoryBlockCount(entries: readonly DirectoryEntry[], blockSize: number): number {
-  return packDirectory(entries, blockSize).length;
-}
-
-/** Entries per block, in order: an entry never straddles two blocks. */
-function packDirectory(entries: readonly DirectoryEntry[], blockSize: number): DirectoryEntry[][] {
-  const room = directoryRoom(blockSize);
-  const blocks: DirectoryEntry[][] = [[]];
-  let used = 0;
-  for (const entry of entries) {
-    if (entry.name.length === 0 || entry.name.length > 255) throw new Error(`cannot store a ${entry.name.length}-byte name in an ext4 directory`);
-    const size = directoryEntrySize(entry.name.length);
-    if (used + size > room) {
-      blocks.push([]);
-      used = 0;
-    }
-    blocks.at(-1)!.push(entry);
-    used += size;
-  }
+  let blocks = 0;
+  packDirectory(entries, blockSize, (first) => {
+    if (first) blocks++;
+  });
   return blocks;
 }
 
+/**
+ * Calls `place` for each entry in order with whether it starts a new block, its name's
+ * bytes and whether it is the last of its block: an entry never straddles two blocks.
+ */
+function packDirectory(
+  entries: readonly DirectoryEntry[],
+  blockSize: number,
+  place: (startsBlock: boolean, entry: DirectoryEntry, nameBytes: number, lastOfBlock: boolean) => void,
+): void {
+  const room = directoryRoom(blockSize);
+  let used = 0;
+  const sizes = entries.map((entry) => {
+    const nameBytes = Buffer.byteLength(entry.name);
+    if (nameBytes === 0 || nameBytes > 255) throw new Error(`cannot store a ${nameBytes}-byte name in an ext4 directory`);
+    return nameBytes;
+  });
+  entries.forEach((entry, index) => {
+    const size = directoryEntrySize(sizes[index]!);
+    const startsBlock = index === 0 || used + size > room;
+    if (startsBlock) used = 0;
+    used += size;
+    const next = sizes[index + 1];
+    place(startsBlock, entry, sizes[index]!, next === undefined || used + directoryEntrySize(next) > room);
+  });
+}
+
 /** The directory's blocks: entries packed in order, the last of each block stretched to its checksum tail. */
-export function encodeDirectory(entries: readonly DirectoryEntry[], ino: number, fsSeed: number, blockSize: number): Buffer[] {
+export function encodeDirectory(entries: readonly DirectoryEntry[], ino: number, fsSeed: number, blockSize: number, allocate: Allocate = fresh): Buffer[] {
   const seed = inodeSeed(fsSeed, ino);
   const room = directoryRoom(blockSize);
-  return packDirectory(entries, blockSize).map((blockEntries) => {
-    const block = Buffer.alloc(blockSize);
-    let at = 0;
-    blockEntries.forEach((entry, index) => {
-      const last = index === blockEntries.length - 1;
-      const recordLength = last ? room - at : directoryEntrySize(entry.name.length);
-      block.writeUInt32LE(entry.ino, at);
-      block.writeUInt16LE(recordLength, at + 4);
-      block.writeUInt8(entry.name.length, at + 6);
-      block.writeUInt8(entry.fileType, at + 7);
-      entry.name.copy(block, at + 8);
-      at += recordLength;
-    });
+  const blocks: Buffer[] = [];
+  let block: Buffer = Buffer.alloc(0);
+  let at = 0;
+  const seal = () => {
     block.writeUInt16LE(DIR_TAIL_SIZE, room + 4);
     block.writeUInt8(DIR_TAIL_FILE_TYPE, room + 7);
     block.writeUInt32LE(crc32c(seed, block.subarray(0, room)), room + 8);
-    return block;
+  };
+  packDirectory(entries, blockSize, (startsBlock, entry, nameBytes, lastOfBlock) => {
+    if (startsBlock) {
+      block = allocate(blockSize);
+      blocks.push(block);
+      at = 0;
+    }
+    const recordLength = lastOfBlock ? room - at : directoryEntrySize(nameBytes);
+    block.writeUInt32LE(entry.ino, at);
+    block.writeUInt16LE(recordLength, at + 4);
+    block.writeUInt8(nameBytes, at + 6);
+    block.writeUInt8(entry.fileType, at + 7);
+    block.write(entry.name, at + 8, 'utf8');
+    at += recordLength;
+    if (lastOfBlock) seal();
   });
+  return blocks;
 }

@@ -1,9 +1,9 @@
 /** planPopulation and contiguousDemand on small made-up trees: inode numbers, links, where blocks go, when it does not fit. */
 import { describe, expect, it } from 'vitest';
 import { contiguousDemand } from '../../../../src/image/fs/ext4.js';
-import { extentsOf, OutOfSpaceError, planPopulation, type FreeSpace } from '../../../../src/image/fs/ext4/allocate.js';
+import { extentsOf, OutOfSpaceError, planPopulation, plannedInodes, type FreeSpace } from '../../../../src/image/fs/ext4/allocate.js';
 import { FILE_TYPE } from '../../../../src/image/fs/ext4/structures.js';
-import type { TreeEntry } from '../../../../src/image/fs/common.js';
+import type { TreeEntry } from '../../../../src/image/fs/tree.js';
 
 function entry(path: string, kind: TreeEntry['kind'], extra: Partial<TreeEntry> = {}): TreeEntry {
   return {
@@ -21,14 +21,14 @@ function entry(path: string, kind: TreeEntry['kind'], extra: Partial<TreeEntry> 
   };
 }
 
-const ROOT = { block: 50, entries: [{ name: Buffer.from('lost+found'), ino: 11, fileType: FILE_TYPE.directory }] };
+const ROOT = { block: 50, entries: [{ name: 'lost+found', ino: 11, fileType: FILE_TYPE.directory }] };
 const ROOMY: FreeSpace = { blocks: [[100, 100_000]], inodes: [[12, 1000]] };
 
 const TREE = [
   entry('pkg', 'directory'),
   entry('pkg/bin', 'directory'),
-  entry('pkg/bin/tool', 'file', { size: 10_000, identity: 'tool' }),
-  entry('pkg/bin/tool-again', 'file', { size: 10_000, identity: 'tool' }),
+  entry('pkg/bin/tool', 'file', { size: 10_000, identity: 'tool', nlink: 2 }),
+  entry('pkg/bin/tool-again', 'file', { size: 10_000, identity: 'tool', nlink: 2 }),
   entry('pkg/lib', 'symlink', { linkTarget: 'x'.repeat(60) }),
   entry('pkg/short', 'symlink', { linkTarget: 'bin/tool' }),
   entry('pkg/empty', 'file'),
@@ -36,10 +36,11 @@ const TREE = [
 
 describe('planPopulation', () => {
   const plan = planPopulation(TREE, ROOMY, ROOT, 4096);
-  const byPath = (path: string) => plan.inodes.find((inode) => inode.entry?.path === path)!;
+  const inodes = [...plannedInodes(plan)];
+  const byPath = (path: string) => inodes.find((inode) => inode.entry?.path === path)!;
 
   it('numbers inodes from the first free one, parents first, a hard link sharing its inode', () => {
-    expect(plan.inodes.map((inode) => [inode.ino, inode.entry?.path ?? '/', inode.links])).toEqual([
+    expect(inodes.map((inode) => [inode.ino, inode.entry?.path ?? '/', inode.links])).toEqual([
       [2, '/', 4],
       [12, 'pkg', 3],
       [13, 'pkg/bin', 2],
@@ -51,7 +52,7 @@ describe('planPopulation', () => {
   });
 
   it('lists directory entries with their file types after "." and "..", lost+found kept in the root', () => {
-    expect(plan.inodes[0]!.directory!.map((d) => [d.name.toString(), d.ino, d.fileType])).toEqual([
+    expect(inodes[0]!.directory!.map((d) => [d.name.toString(), d.ino, d.fileType])).toEqual([
       ['.', 2, 2],
       ['..', 2, 2],
       ['lost+found', 11, 2],
@@ -66,7 +67,7 @@ describe('planPopulation', () => {
   });
 
   it('reuses the root block mke2fs made and gives blocks first-fit in walk order', () => {
-    expect(plan.inodes[0]!.extents).toEqual([{ logical: 0, physical: 50, length: 1 }]);
+    expect(inodes[0]!.extents).toEqual([{ logical: 0, physical: 50, length: 1 }]);
     expect(byPath('pkg').extents).toEqual([{ logical: 0, physical: 100, length: 1 }]);
     expect(byPath('pkg/bin').extents).toEqual([{ logical: 0, physical: 101, length: 1 }]);
     expect(byPath('pkg/bin/tool').extents).toEqual([{ logical: 0, physical: 102, length: 3 }]);
@@ -80,7 +81,7 @@ describe('planPopulation', () => {
 
   it('splits a file over free runs and adds an extent-tree block past four extents', () => {
     const free: FreeSpace = { blocks: [[10, 11], [20, 21], [30, 31], [40, 41], [50, 52]], inodes: [[12, 20]] };
-    const big = planPopulation([entry('big', 'file', { size: 9 * 4096 })], free, ROOT, 4096).inodes[1]!;
+    const big = [...plannedInodes(planPopulation([entry('big', 'file', { size: 9 * 4096 })], free, ROOT, 4096))][1]!;
     expect(big.extents.map((extent) => [extent.logical, extent.physical, extent.length])).toEqual([
       [0, 10, 2],
       [2, 20, 2],

@@ -10,7 +10,6 @@ const BLOCK = 4096;
 const MiB = 1 << 20;
 
 describe('batchEnds', () => {
-  const jobs = (...sizes: number[]): CopyJob[] => sizes.map((size) => ({ source: 'x', size, extents: [] }));
   it.each([
     { sizes: [], batch: 10, ends: [] },
     { sizes: [4], batch: 10, ends: [1] },
@@ -19,7 +18,7 @@ describe('batchEnds', () => {
     { sizes: [25, 1, 1], batch: 10, ends: [1, 3] },
     { sizes: [10, 10, 10], batch: 10, ends: [1, 2, 3] },
   ])('$sizes in batches of $batch bytes end at $ends', ({ sizes, batch, ends }) => {
-    expect(batchEnds(jobs(...sizes), batch)).toEqual(ends);
+    expect(batchEnds(sizes, batch)).toEqual(ends);
   });
 });
 

@@ -126,7 +126,7 @@ describe('encodeExtentTree', () => {
 });
 
 describe('encodeDirectory', () => {
-  const entry = (name: string, ino: number): DirectoryEntry => ({ name: Buffer.from(name), ino, fileType: FILE_TYPE.file });
+  const entry = (name: string, ino: number): DirectoryEntry => ({ name, ino, fileType: FILE_TYPE.file });
 
   it('packs entries at four-byte steps, stretches the last to the tail and checksums the block', () => {
     const [block] = encodeDirectory([entry('.', 12), entry('..', 2), entry('hello', 13)], 12, 5, 4096);
