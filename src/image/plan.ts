@@ -9,37 +9,10 @@ import {
   smallestDiskSectors,
   systemEntropy,
 } from './table/layouts.js';
+import type { PartitionRole, TablePlan } from './table/partition-table.js';
 
-/** What a partition is for; decides its filesystem and, later, its bootloader role. */
-export type PartitionRole = 'root' | 'esp' | 'xbootldr' | 'bios-boot' | 'boot';
-
-export interface PartitionPlan {
-  /** Partition number as parted numbers it (GPT entry slot = number). */
-  number: number;
-  role: PartitionRole;
-  /** GPT partition name (UTF-16LE in the entry); empty for MBR. */
-  name: string;
-  /** GPT type GUID, upper-case canonical form, or undefined on MBR. */
-  typeGuid?: string;
-  /** GPT unique partition GUID (deterministic ones per FACTS §3.5). */
-  uniqueGuid?: string;
-  /** MBR type byte, on MBR tables. */
-  mbrType?: number;
-  /** MBR active flag. */
-  bootable: boolean;
-  /** Inclusive sector range, 512-byte sectors. */
-  firstSector: number;
-  lastSector: number;
-}
-
-export interface TablePlan {
-  kind: 'none' | 'mbr' | 'gpt';
-  /** GPT disk GUID, canonical form. */
-  diskGuid?: string;
-  /** MBR disk signature at 0x1B8 (pinned when deterministic). */
-  mbrSignature?: number;
-  partitions: PartitionPlan[];
-}
+// The partition table's vocabulary is the plan's too: the stages take it from here.
+export type { PartitionPlan, PartitionRole, TablePlan } from './table/partition-table.js';
 
 /** The pure, complete description of an image: everything the stages need, nothing they must recompute. */
 export interface ImagePlan {

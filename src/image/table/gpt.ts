@@ -4,7 +4,7 @@
  * and the backup array at N-33 with the backup header at N-1.
  */
 import { crc32 } from 'node:zlib';
-import type { PartitionPlan, TablePlan } from '../plan.js';
+import type { PartitionPlan, TablePlan } from './partition-table.js';
 import { guidToBytes } from './guid.js';
 import { GPT_HEAD_SECTORS, GPT_TAIL_SECTORS, LayoutError } from './layouts.js';
 import { mbrBytes } from './mbr.js';

@@ -6,7 +6,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { PartitionTableType } from '../../options.js';
 import { formatBytes, MiB, SECTOR } from '../../units.js';
-import type { PartitionPlan, PartitionRole, TablePlan } from '../plan.js';
+import type { PartitionPlan, PartitionRole, TablePlan } from './partition-table.js';
 import { parseGuidAsSgdisk } from './guid.js';
 
 export const SECTORS_PER_MIB = MiB / SECTOR;

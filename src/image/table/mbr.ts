@@ -6,7 +6,7 @@
  * msdos tables; its bytes are only in parted's source, which nixdisk does not copy. GRUB
  * replaces that region with boot.img whenever a BIOS bootloader is installed.
  */
-import type { PartitionPlan, TablePlan } from '../plan.js';
+import type { PartitionPlan, TablePlan } from './partition-table.js';
 import { LayoutError } from './layouts.js';
 
 export const MBR_SIZE = 512;
