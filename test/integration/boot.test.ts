@@ -3,8 +3,9 @@
  * examples/nixos-standin (Debian's kernel, a busybox initrd whose /init prints a marker
  * and the kernel command line) and booted under qemu-system-x86_64 (TCG, serial console,
  * bounded): systemd-boot on efi and efixbootldr by OVMF; GRUB on hybrid by SeaBIOS and
- * by OVMF, on legacy and legacy+gpt by SeaBIOS; raw and qcow2. Each image is built twice
- * and must come out byte-identical. Boot times are printed for the report.
+ * by OVMF, on legacy and legacy+gpt by SeaBIOS; raw and qcow2, and qcow2-compressed as the
+ * twin of a raw case (the same disk to qemu-img compare, and it boots too). Each image is
+ * built twice and must come out byte-identical. Boot times are printed for the report.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -28,6 +29,8 @@ const BOOT_TIMEOUT = 240;
 let dir: string;
 let toplevel: string;
 const bootTimes: string[] = [];
+/** Each case's image, by case name, for the cases that are another's twin. */
+const images = new Map<string, string>();
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'nixdisk-boot-'));
@@ -43,7 +46,9 @@ interface Case {
   name: string;
   standin: string;
   args: string;
-  format: 'raw' | 'qcow2';
+  format: 'raw' | 'qcow2' | 'qcow2-compressed';
+  /** The name of an earlier raw case whose disk this image holds, in another format. */
+  rawTwin?: string;
   boots: { firmware: 'bios' | 'uefi'; vars: 'template' | 'built'; loads?: RegExp }[];
   /** Files the loader put on the FAT partitions, by partition number. */
   fatFiles: [number, string][];
@@ -83,6 +88,15 @@ const CASES: Case[] = [
     standin: '{ loader = "grub"; }',
     args: 'partitionTableType = "legacy"; format = "raw";',
     format: 'raw',
+    fatFiles: [],
+    boots: [{ firmware: 'bios', vars: 'template' }],
+  },
+  {
+    name: 'legacy + GRUB for BIOS, qcow2-compressed (nixdisk deflates the raw disk)',
+    standin: '{ loader = "grub"; }',
+    args: 'partitionTableType = "legacy"; format = "qcow2-compressed";',
+    format: 'qcow2-compressed',
+    rawTwin: 'legacy + GRUB for BIOS, core image after the MBR',
     fatFiles: [],
     boots: [{ firmware: 'bios', vars: 'template' }],
   },
@@ -128,7 +142,19 @@ describe.each(CASES)('$name', (c) => {
     const file = await writeCall(caseDir, c.standin, c.args);
     outDir = path.join(caseDir, 'out');
     image = (await build(file, outDir)).imagePath;
+    images.set(c.name, image);
   });
+
+  if (c.rawTwin) {
+    it('holds the same disk as its raw twin, in compressed clusters', async () => {
+      const twin = images.get(c.rawTwin!);
+      expect(twin, `the raw case "${c.rawTwin}" runs first`).toBeDefined();
+      const compare = await execa('qemu-img', ['compare', '-f', 'raw', '-F', 'qcow2', twin!, image], { env: toolEnv, reject: false });
+      expect(compare.exitCode, compare.stdout + compare.stderr).toBe(0);
+      const check = JSON.parse((await execa('qemu-img', ['check', '--output=json', image], { env: toolEnv })).stdout);
+      expect(check['compressed-clusters']).toBeGreaterThan(0);
+    });
+  }
 
   it('builds byte-identically twice', async () => {
     const again = path.join(caseDir, 'again');
@@ -158,7 +184,7 @@ describe.each(CASES)('$name', (c) => {
   it.each(c.boots)('boots by $firmware to the stand-in init, with init= and the toplevel parameters', async (boot) => {
     const request: BootRequest = {
       image,
-      format: c.format,
+      format: c.format === 'qcow2-compressed' ? 'qcow2' : c.format,
       firmware: boot.firmware,
       ovmfCode: OVMF_CODE,
       ovmfVars: boot.vars === 'built' ? path.join(outDir, 'efi-vars.fd') : OVMF_VARS,
