@@ -13,6 +13,7 @@
  */
 import { closeSync, ftruncateSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { DeflatePool, type DeflatedBatch } from './deflate-pool.js';
 import type { ByteRange } from './host-map.js';
 import {
@@ -160,6 +161,9 @@ export async function writeCompressedQcow2(rawFile: string, diskBytes: number, o
       // Observed now: a batch that fails while an earlier one is awaited is not an unhandled rejection; placing it rethrows.
       deflated.catch(() => {});
       inFlight.push({ ...batch, deflated });
+      // An event-loop turn per batch: signals get through even when no worker's result is
+      // awaited, as on one core, where the calling thread deflates every batch itself.
+      await nextTurn();
     }
     while (inFlight.length > 0) await placeOldest();
     options.signal?.throwIfAborted();
