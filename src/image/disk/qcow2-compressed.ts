@@ -44,7 +44,7 @@ const WINDOW_PER_THREAD = 2;
 const ZEROS = Buffer.alloc(C);
 
 export interface CompressOptions {
-  /** Deflate threads; every core by default. */
+  /** Deflating threads, the calling one included; every core by default. */
   threads?: number;
   /** Called after each batch with the guest bytes done so far and the disk size. */
   onProgress?: (doneBytes: number, totalBytes: number) => void;
