@@ -29,9 +29,11 @@
  *
  * Two more sections, run by default too (--sections picks among main, formats, closures):
  *
- * - formats: nixdisk's raw, vdi, vpc and qcow2-compressed builds of the same closure, and
- *   on one raw disk nixdisk wrote, `qemu-img convert -c -O qcow2` (zlib, as nixpkgs makes
- *   it) against nixdisk's own deflate of the same disk, time and size side by side;
+ * - formats: nixdisk's raw, vdi, vpc and qcow2-compressed builds of the same closure
+ *   (--formats picks among them), timed and with the peak RSS of one untimed run each;
+ *   and, when qcow2-compressed is among them, on one raw disk nixdisk wrote, `qemu-img
+ *   convert -c -O qcow2` (zlib, as nixpkgs makes it) against nixdisk's own deflate of the
+ *   same disk, time and size side by side;
  * - closures: generated closures of many files (bench/fixtures/generated-closure.nix,
  *   --closure-sizes MiB:files,…), each with its tar floor, nixdisk's raw build and its
  *   peak RSS, so growth with the closure shows.
@@ -39,6 +41,7 @@
  * Run after `bash scripts/setup.sh` (it compiles the bench and bundles nixdisk):
  *   node dist/bench/build-store-image.js [--runs 3] [--json results.json] [--work-dir DIR]
  *     [--stage-dir DIR] [--rss-method auto|proc] [--sections main,formats,closures]
+ *     [--formats raw,vdi,vpc,qcow2-compressed]
  *     [--closure-sizes 1024:10000,4096:70000]
  */
 import { constants, rmSync } from 'node:fs';
@@ -117,6 +120,7 @@ const { values: cli } = parseArgs({
     // Where the naive pipeline's staging copy goes; default /dev/shm when it has room (see roomyTmpfs).
     'stage-dir': { type: 'string' },
     sections: { type: 'string', default: 'main,formats,closures' },
+    formats: { type: 'string', default: 'raw,vdi,vpc,qcow2-compressed' },
     'closure-sizes': { type: 'string', default: '1024:10000,4096:70000' },
   },
 });
@@ -124,6 +128,14 @@ const SECTIONS = new Set(cli.sections!.split(','));
 for (const section of SECTIONS) {
   if (!['main', 'formats', 'closures'].includes(section)) {
     console.error(`--sections lists main, formats or closures, not ${section}`);
+    process.exit(2);
+  }
+}
+const FORMATS_BUILT = ['raw', 'vdi', 'vpc', 'qcow2-compressed'] as const;
+const FORMATS = cli.formats!.split(',') as (typeof FORMATS_BUILT)[number][];
+for (const format of FORMATS) {
+  if (!(FORMATS_BUILT as readonly string[]).includes(format)) {
+    console.error(`--formats lists ${FORMATS_BUILT.join(', ')}, not ${format}`);
     process.exit(2);
   }
 }
@@ -562,7 +574,7 @@ async function main(): Promise<void> {
     }
     if (SECTIONS.has('formats')) {
       await warmPageCache(closure!.paths);
-      json.formats = await measureFormats(closure!, scratch);
+      json.formats = await measureFormats(closure!, scratch, haveGnuTime);
     }
     if (SECTIONS.has('closures')) json.closures = await measureClosures(scratch, haveGnuTime);
     if (cli.json) {
@@ -765,88 +777,113 @@ async function rounds<T extends string>(work: Record<T, () => Promise<number>>):
   return seconds;
 }
 
-async function measureFormats(closure: ClosureFacts, scratch: string): Promise<unknown> {
-  console.log('\nformats: nixdisk builds of the same closure, then one raw disk compressed two ways');
+async function measureFormats(closure: ClosureFacts, scratch: string, haveGnuTime: boolean): Promise<unknown> {
+  const compare = FORMATS.includes('qcow2-compressed');
+  console.log(`\nformats: nixdisk builds of the same closure as ${FORMATS.join(', ')}${compare ? ', then one raw disk compressed two ways' : ''}`);
   const calls = path.join(scratch, 'format-calls');
   await mkdir(calls);
-  const formats = ['raw', 'vdi', 'vpc', 'qcow2-compressed'] as const;
-  const built: Record<string, { seconds: number[]; bytes: number }> = {};
-  const callOf = new Map<string, string>();
-  for (const format of formats) callOf.set(format, await writeCall(calls, { format, codec: 'zlib', table: 'none' }));
+  const variantOf = (format: Format): Variant => ({ format, codec: 'zlib', table: 'none' });
+  const built: Record<string, { seconds: number[]; bytes: number; nodeKiB: number }> = {};
+  const callOf = new Map<Format, string>();
+  for (const format of new Set<Format>([...FORMATS, 'raw'])) callOf.set(format, await writeCall(calls, variantOf(format)));
   const buildSeconds = await rounds(
     Object.fromEntries(
-      formats.map((format) => [
+      FORMATS.map((format) => [
         `nixdisk build: ${format}`,
         async () => {
-          const result = await nixdiskRun(callOf.get(format)!, scratch, { format, codec: 'zlib', table: 'none' });
-          built[format] = { seconds: [], bytes: (await stat(result.file)).size };
+          const result = await nixdiskRun(callOf.get(format)!, scratch, variantOf(format));
+          built[format] = { seconds: [], bytes: (await stat(result.file)).size, nodeKiB: 0 };
           await rm(path.join(scratch, 'nixdisk-out'), { recursive: true, force: true });
           return result.seconds;
         },
       ]),
     ),
   );
-  for (const format of formats) built[format]!.seconds = buildSeconds[`nixdisk build: ${format}`]!;
+  console.log('peak RSS, one untimed run per format:');
+  for (const format of FORMATS) {
+    built[format]!.seconds = buildSeconds[`nixdisk build: ${format}`]!;
+    built[format]!.nodeKiB = (await nixdiskRssRun(callOf.get(format)!, scratch, variantOf(format), haveGnuTime)).nodeKiB;
+    process.stdout.write(`  ${pad(`nixdisk build: ${format}`, 40)} node ${kibToMB(built[format]!.nodeKiB)} MB\n`);
+  }
+  const compressed = compare ? await compressOneRawDisk(callOf.get('raw')!, scratch) : undefined;
 
-  // One raw disk nixdisk wrote (untimed), compressed by each.
+  const rawSeconds = built.raw ? median(built.raw.seconds) : undefined;
+  console.log(`\nformats, store-only image of ${MB(closure.bytes)} MB in ${closure.files} files, median of ${RUNS}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((load) => load.toFixed(1)).join(' ')}\n`);
+  printRows(
+    ['nixdisk build', 'median s', '× raw build', 'image MB', 'peak RSS MB (node)'],
+    FORMATS.map((format) => {
+      const seconds = median(built[format]!.seconds);
+      return [format, seconds.toFixed(2), rawSeconds ? (seconds / rawSeconds).toFixed(2) : '—', MB(built[format]!.bytes), kibToMB(built[format]!.nodeKiB)];
+    }),
+  );
+  const targets: Target[] = [];
+  if (compressed) {
+    const { qemuSeconds, oursSeconds, outputBytes } = compressed;
+    console.log(`\nthe same ${MB(compressed.diskBytes)} MB raw disk, compressed:\n`);
+    printRows(
+      ['compressor', 'median s', '× qemu-img', 'output MB', '× qemu-img size'],
+      [
+        ['qemu-img convert -c (zlib)', qemuSeconds.toFixed(2), '1.00', MB(outputBytes.qemu), '1.000'],
+        ['nixdisk deflate (zlib)', oursSeconds.toFixed(2), (oursSeconds / qemuSeconds).toFixed(2), MB(outputBytes.nixdisk), (outputBytes.nixdisk / outputBytes.qemu).toFixed(3)],
+      ],
+    );
+    targets.push(
+      { name: 'nixdisk deflate vs qemu-img -c, time', limit: `≤ ${TARGET_DEFLATE_VS_QEMU_IMG}×`, measured: `${(oursSeconds / qemuSeconds).toFixed(2)}×`, pass: oursSeconds / qemuSeconds <= TARGET_DEFLATE_VS_QEMU_IMG },
+      {
+        name: 'nixdisk deflate vs qemu-img -c, size',
+        limit: `≤ ${TARGET_DEFLATE_SIZE_VS_QEMU_IMG}×`,
+        measured: `${(outputBytes.nixdisk / outputBytes.qemu).toFixed(3)}×`,
+        pass: outputBytes.nixdisk / outputBytes.qemu <= TARGET_DEFLATE_SIZE_VS_QEMU_IMG,
+      },
+    );
+  }
+  for (const format of (['vdi', 'vpc'] as const).filter((candidate) => built[candidate] && rawSeconds)) {
+    const ratio = median(built[format]!.seconds) / rawSeconds!;
+    targets.push({ name: `${format} build vs raw build`, limit: `≤ ${TARGET_VDI_VPC_VS_RAW}×`, measured: `${ratio.toFixed(2)}×`, pass: ratio <= TARGET_VDI_VPC_VS_RAW });
+  }
+  const peak = Math.max(...FORMATS.map((format) => built[format]!.nodeKiB)) * 1024;
+  targets.push({ name: 'peak RSS, nixdisk (node), every format', limit: `≤ ${MB(TARGET_PEAK_RSS_BYTES)} MB`, measured: `${MB(peak)} MB`, pass: peak <= TARGET_PEAK_RSS_BYTES });
+  printTargets(targets);
+  return { builds: built, compress: compressed, targets };
+}
+
+/** One raw disk nixdisk wrote (untimed), compressed by `qemu-img convert -c` and by nixdisk's deflate, round after round. */
+async function compressOneRawDisk(
+  rawCall: string,
+  scratch: string,
+): Promise<{ diskBytes: number; seconds: Record<string, number[]>; qemuSeconds: number; oursSeconds: number; outputBytes: { qemu: number; nixdisk: number } }> {
   const rawOut = path.join(scratch, 'raw-disk-out');
-  const { file: rawDisk } = await nixdiskRun(callOf.get('raw')!, scratch, { format: 'raw', codec: 'zlib', table: 'none' });
+  const { file: rawDisk } = await nixdiskRun(rawCall, scratch, { format: 'raw', codec: 'zlib', table: 'none' });
   await rm(rawOut, { recursive: true, force: true });
   await rename(path.join(scratch, 'nixdisk-out'), rawOut);
   const raw = path.join(rawOut, path.basename(rawDisk));
   const diskBytes = (await stat(raw)).size;
   const qemuOut = path.join(scratch, 'qemu-img.qcow2');
   const oursOut = path.join(scratch, 'nixdisk.qcow2');
-  const outputBytes: Record<string, number> = {};
-  const compressSeconds = await rounds({
-    'qemu-img convert -c -O qcow2 (zlib)': async () => {
-      const seconds = await timed(async () => {
-        await run('qemu-img', ['convert', '-c', '-f', 'raw', '-O', 'qcow2', raw, qemuOut]);
-      });
-      outputBytes.qemu = (await stat(qemuOut)).size;
-      await rm(qemuOut);
-      return seconds;
-    },
-    'nixdisk deflate (every core)': async () => {
-      const seconds = await timed(() => writeCompressedQcow2(raw, diskBytes, oursOut, { signal: interrupted.signal }));
-      outputBytes.nixdisk = (await stat(oursOut)).size;
-      await rm(oursOut);
-      return seconds;
-    },
-  });
-  await rm(rawOut, { recursive: true, force: true });
-
-  const qemuSeconds = median(compressSeconds['qemu-img convert -c -O qcow2 (zlib)']);
-  const oursSeconds = median(compressSeconds['nixdisk deflate (every core)']);
-  const rawSeconds = median(built.raw!.seconds);
-  console.log(`\nformats, store-only image of ${MB(closure.bytes)} MB in ${closure.files} files, median of ${RUNS}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((load) => load.toFixed(1)).join(' ')}\n`);
-  printRows(
-    ['nixdisk build', 'median s', '× raw build', 'image MB'],
-    formats.map((format) => [format, median(built[format]!.seconds).toFixed(2), (median(built[format]!.seconds) / rawSeconds).toFixed(2), MB(built[format]!.bytes)]),
-  );
-  console.log(`\nthe same ${MB(diskBytes)} MB raw disk, compressed:\n`);
-  printRows(
-    ['compressor', 'median s', '× qemu-img', 'output MB', '× qemu-img size'],
-    [
-      ['qemu-img convert -c (zlib)', qemuSeconds.toFixed(2), '1.00', MB(outputBytes.qemu!), '1.000'],
-      ['nixdisk deflate (zlib)', oursSeconds.toFixed(2), (oursSeconds / qemuSeconds).toFixed(2), MB(outputBytes.nixdisk!), (outputBytes.nixdisk! / outputBytes.qemu!).toFixed(3)],
-    ],
-  );
-  const vdi = median(built.vdi!.seconds) / rawSeconds;
-  const vpc = median(built.vpc!.seconds) / rawSeconds;
-  const targets: Target[] = [
-    { name: 'nixdisk deflate vs qemu-img -c, time', limit: `≤ ${TARGET_DEFLATE_VS_QEMU_IMG}×`, measured: `${(oursSeconds / qemuSeconds).toFixed(2)}×`, pass: oursSeconds / qemuSeconds <= TARGET_DEFLATE_VS_QEMU_IMG },
-    {
-      name: 'nixdisk deflate vs qemu-img -c, size',
-      limit: `≤ ${TARGET_DEFLATE_SIZE_VS_QEMU_IMG}×`,
-      measured: `${(outputBytes.nixdisk! / outputBytes.qemu!).toFixed(3)}×`,
-      pass: outputBytes.nixdisk! / outputBytes.qemu! <= TARGET_DEFLATE_SIZE_VS_QEMU_IMG,
-    },
-    { name: 'vdi build vs raw build', limit: `≤ ${TARGET_VDI_VPC_VS_RAW}×`, measured: `${vdi.toFixed(2)}×`, pass: vdi <= TARGET_VDI_VPC_VS_RAW },
-    { name: 'vpc build vs raw build', limit: `≤ ${TARGET_VDI_VPC_VS_RAW}×`, measured: `${vpc.toFixed(2)}×`, pass: vpc <= TARGET_VDI_VPC_VS_RAW },
-  ];
-  printTargets(targets);
-  return { builds: built, rawDiskBytes: diskBytes, compress: { seconds: compressSeconds, outputBytes }, targets };
+  const outputBytes = { qemu: 0, nixdisk: 0 };
+  const qemuName = 'qemu-img convert -c -O qcow2 (zlib)';
+  const oursName = 'nixdisk deflate (every core)';
+  try {
+    const seconds = await rounds({
+      [qemuName]: async () => {
+        const taken = await timed(async () => {
+          await run('qemu-img', ['convert', '-c', '-f', 'raw', '-O', 'qcow2', raw, qemuOut]);
+        });
+        outputBytes.qemu = (await stat(qemuOut)).size;
+        await rm(qemuOut);
+        return taken;
+      },
+      [oursName]: async () => {
+        const taken = await timed(() => writeCompressedQcow2(raw, diskBytes, oursOut, { signal: interrupted.signal }));
+        outputBytes.nixdisk = (await stat(oursOut)).size;
+        await rm(oursOut);
+        return taken;
+      },
+    });
+    return { diskBytes, seconds, qemuSeconds: median(seconds[qemuName]!), oursSeconds: median(seconds[oursName]!), outputBytes };
+  } finally {
+    await rm(rawOut, { recursive: true, force: true });
+  }
 }
 
 // ── closures of many files: time against the floor and peak RSS as they grow ──

@@ -11,6 +11,7 @@ import {
 } from './table/layouts.js';
 import type { PartitionRole, TablePlan } from './table/partition-table.js';
 
+// The partition table's vocabulary is the plan's too: the stages take it from here.
 export type { PartitionPlan, PartitionRole, TablePlan } from './table/partition-table.js';
 
 /** The pure, complete description of an image: everything the stages need, nothing they must recompute. */

@@ -5,8 +5,9 @@
  * bounded): systemd-boot on efi and efixbootldr (with a specialisation and an extra
  * entry, whose files the default boot must not trip over) by OVMF; GRUB on hybrid (with a
  * theme and a password-protected menu) by SeaBIOS and by OVMF, on legacy (with a
- * specialisation) and legacy+gpt by SeaBIOS; raw and qcow2. Each image is built twice and
- * must come out byte-identical. Boot times are printed for the report.
+ * specialisation) and legacy+gpt by SeaBIOS; raw and qcow2, and qcow2-compressed as the
+ * twin of a raw case (the same disk to qemu-img compare, and it boots too). Each image is
+ * built twice and must come out byte-identical. Boot times are printed for the report.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -29,6 +30,8 @@ const BOOT_TIMEOUT = 240;
 
 let dir: string;
 const bootTimes: string[] = [];
+/** Each case's image, by case name, for the cases that are another's twin. */
+const images = new Map<string, string>();
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'nixdisk-boot-'));
@@ -48,7 +51,9 @@ interface Case {
   name: string;
   standin: string;
   args: string;
-  format: 'raw' | 'qcow2';
+  format: 'raw' | 'qcow2' | 'qcow2-compressed';
+  /** The name of an earlier raw case whose disk this image holds, in another format. */
+  rawTwin?: string;
   boots: { firmware: 'bios' | 'uefi'; vars: 'template' | 'built'; loads?: RegExp }[];
   /** Files the loader put on the FAT partitions, by partition number. */
   fatFiles: [number, string][];
@@ -100,6 +105,15 @@ const CASES: Case[] = [
     boots: [{ firmware: 'bios', vars: 'template' }],
   },
   {
+    name: 'legacy + GRUB for BIOS, qcow2-compressed (nixdisk deflates the raw disk)',
+    standin: '{ loader = "grub"; specialisations = { debug = [ "debug" ]; }; }',
+    args: 'partitionTableType = "legacy"; format = "qcow2-compressed";',
+    format: 'qcow2-compressed',
+    rawTwin: 'legacy + GRUB for BIOS, core image after the MBR, a specialisation entry after the default',
+    fatFiles: [],
+    boots: [{ firmware: 'bios', vars: 'template' }],
+  },
+  {
     name: 'legacy+gpt + GRUB for BIOS, core image in the BIOS boot partition',
     standin: '{ loader = "grub"; }',
     args: 'partitionTableType = "legacy+gpt"; format = "qcow2";',
@@ -143,7 +157,19 @@ describe.each(CASES)('$name', (c) => {
     const file = await writeCall(caseDir, c.standin, c.args);
     outDir = path.join(caseDir, 'out');
     image = (await build(file, outDir)).imagePath;
+    images.set(c.name, image);
   });
+
+  if (c.rawTwin) {
+    it('holds the same disk as its raw twin, in compressed clusters', async () => {
+      const twin = images.get(c.rawTwin!);
+      expect(twin, `the raw case "${c.rawTwin}" runs first`).toBeDefined();
+      const compare = await execa('qemu-img', ['compare', '-f', 'raw', '-F', 'qcow2', twin!, image], { env: toolEnv, reject: false });
+      expect(compare.exitCode, compare.stdout + compare.stderr).toBe(0);
+      const check = JSON.parse((await execa('qemu-img', ['check', '--output=json', image], { env: toolEnv })).stdout);
+      expect(check['compressed-clusters']).toBeGreaterThan(0);
+    });
+  }
 
   it('builds byte-identically twice', async () => {
     const again = path.join(caseDir, 'again');
@@ -173,7 +199,7 @@ describe.each(CASES)('$name', (c) => {
   it.each(c.boots)('boots by $firmware to the stand-in init, with init= and the toplevel parameters', async (boot) => {
     const request: BootRequest = {
       image,
-      format: c.format,
+      format: c.format === 'qcow2-compressed' ? 'qcow2' : c.format,
       firmware: boot.firmware,
       ovmfCode: OVMF_CODE,
       ovmfVars: boot.vars === 'built' ? path.join(outDir, 'efi-vars.fd') : OVMF_VARS,

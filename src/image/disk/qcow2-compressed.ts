@@ -13,6 +13,7 @@
  */
 import { closeSync, ftruncateSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { DeflatePool, type DeflatedBatch } from './deflate-pool.js';
 import type { ByteRange } from './host-map.js';
 import {
@@ -36,12 +37,14 @@ const COMPRESSED_OFFSET_BITS = 62 - (QCOW2_CLUSTER_BITS - 8);
 const SECTOR_COUNT_LIMIT = 1 << (QCOW2_CLUSTER_BITS - 8);
 /** Bit 62, as set in an entry's high half. */
 const COMPRESSED_HIGH_BIT = 0x4000_0000;
-/** Clusters per batch handed to a thread: 2 MiB, enough work to hide the message passing. */
-const BATCH_CLUSTERS = 32;
+/** Clusters per batch handed to a thread: 1 MiB, enough work to hide the message passing. */
+const BATCH_CLUSTERS = 16;
+/** Batches under way per deflating thread: enough that none waits (see DeflatePool), few enough to hold little memory. */
+const WINDOW_PER_THREAD = 2;
 const ZEROS = Buffer.alloc(C);
 
 export interface CompressOptions {
-  /** Deflate threads; every core by default. */
+  /** Deflating threads, the calling one included; every core by default. */
   threads?: number;
   /** Called after each batch with the guest bytes done so far and the disk size. */
   onProgress?: (doneBytes: number, totalBytes: number) => void;
@@ -82,7 +85,8 @@ export async function writeCompressedQcow2(rawFile: string, diskBytes: number, o
   const l1Entries = qcow2L1Entries(diskBytes);
   const input = openSync(rawFile, 'r');
   let out: number | undefined;
-  const pool = new DeflatePool(options.threads ?? availableParallelism());
+  const threads = options.threads ?? availableParallelism();
+  const pool = new DeflatePool(threads);
   try {
     out = openSync(output, 'wx');
     const clusterRuns = clusterAligned(await storedRanges(rawFile, [[0, diskBytes]]), diskBytes);
@@ -97,10 +101,11 @@ export async function writeCompressedQcow2(rawFile: string, diskBytes: number, o
     let wholeStart = -1;
     let wholeEnd = -1;
     const outFd = out;
-    const place = (guestClusters: readonly number[], clusters: Buffer, deflated: DeflatedBatch): void => {
+    const place = (guestClusters: readonly number[], { packed, lengths }: DeflatedBatch): void => {
+      const bytes = new Uint8Array(packed);
       let from = 0;
       guestClusters.forEach((guestCluster, index) => {
-        const length = deflated.lengths[index]!;
+        const length = lengths[index]!;
         const l1Index = Math.floor(guestCluster / TABLE_ENTRIES_PER_CLUSTER);
         let l2 = l2Tables.get(l1Index);
         if (!l2) l2Tables.set(l1Index, (l2 = Buffer.alloc(C)));
@@ -108,7 +113,8 @@ export async function writeCompressedQcow2(rawFile: string, diskBytes: number, o
         if (length < 0) {
           if (wholeStart < 0) wholeStart = wholeEnd = Math.ceil(cursor / C);
           const at = wholeEnd++ * C;
-          writeFully(outFd, clusters.subarray(index * C, (index + 1) * C), C + at);
+          writeFully(outFd, bytes.subarray(from, from + C), C + at);
+          from += C;
           refcounts.add(at, at + C);
           writeU64(l2, entryAt, C + at, COPIED_HIGH_BIT);
           return;
@@ -117,7 +123,7 @@ export async function writeCompressedQcow2(rawFile: string, diskBytes: number, o
           cursor = wholeEnd * C;
           wholeStart = wholeEnd = -1;
         }
-        writeFully(outFd, deflated.data.subarray(from, from + length), C + cursor);
+        writeFully(outFd, bytes.subarray(from, from + length), C + cursor);
         from += length;
         const { high, low } = compressedDescriptor(C + cursor, length);
         l2.writeUInt32BE(high, entryAt);
@@ -130,25 +136,34 @@ export async function writeCompressedQcow2(rawFile: string, diskBytes: number, o
       });
     };
 
-    // Batches go to the threads in guest order and are placed in the same order; a few
-    // per thread are in flight so no thread waits for the next.
-    const inFlight: { guestClusters: number[]; clusters: Buffer; deflated: Promise<DeflatedBatch>; doneBytes: number }[] = [];
-    const maxInFlight = 3 * (options.threads ?? availableParallelism());
+    // Batches go to the threads in guest order and are placed in the same order. A fixed
+    // window of them is under way, each in a buffer of its own that comes back to be
+    // filled again once its batch is placed: a thread always has its next batch waiting,
+    // and memory does not grow with the disk, nor when the threads outrun the writing.
+    const window = WINDOW_PER_THREAD * threads;
+    const idle: ArrayBuffer[] = [];
+    const inFlight: { guestClusters: number[]; doneBytes: number; deflated: Promise<DeflatedBatch> }[] = [];
     const placeOldest = async () => {
       const oldest = inFlight.shift()!;
-      place(oldest.guestClusters, oldest.clusters, await oldest.deflated);
+      const deflated = await oldest.deflated;
+      place(oldest.guestClusters, deflated);
+      idle.push(deflated.packed);
       options.onProgress?.(oldest.doneBytes, diskBytes);
     };
-    for (const batch of nonzeroBatches(input, clusterRuns, diskBytes)) {
+    const reader = new NonzeroClusterReader(input, clusterRuns, diskBytes);
+    for (;;) {
       options.signal?.throwIfAborted();
-      // The worker takes over a copy; the original stays here for clusters stored as they are.
-      const forWorker = new ArrayBuffer(batch.clusters.length);
-      new Uint8Array(forWorker).set(batch.clusters);
-      const deflated = pool.deflate(forWorker, C, batch.guestClusters.length);
+      if (inFlight.length === window) await placeOldest();
+      const buffer = idle.pop() ?? new ArrayBuffer(BATCH_CLUSTERS * C);
+      const batch = reader.fill(new Uint8Array(buffer));
+      if (!batch) break;
+      const deflated = pool.deflate(buffer, C, batch.guestClusters.length);
       // Observed now: a batch that fails while an earlier one is awaited is not an unhandled rejection; placing it rethrows.
       deflated.catch(() => {});
       inFlight.push({ ...batch, deflated });
-      if (inFlight.length >= maxInFlight) await placeOldest();
+      // An event-loop turn per batch: signals get through even when no worker's result is
+      // awaited, as on one core, where the calling thread deflates every batch itself.
+      await nextTurn();
     }
     while (inFlight.length > 0) await placeOldest();
     options.signal?.throwIfAborted();
@@ -182,39 +197,51 @@ function clusterAligned(ranges: readonly ByteRange[], diskBytes: number): [numbe
   return runs;
 }
 
-/**
- * Reads the stored clusters in guest order and yields them in batches of up to
- * BATCH_CLUSTERS that are not all zeros, each with how far through the disk it reaches.
- */
-function* nonzeroBatches(
-  fd: number,
-  clusterRuns: readonly [number, number][],
-  diskBytes: number,
-): Generator<{ guestClusters: number[]; clusters: Buffer; doneBytes: number }> {
-  let guestClusters: number[] = [];
-  let clusters = Buffer.allocUnsafe(BATCH_CLUSTERS * C);
-  const read = Buffer.allocUnsafe(BATCH_CLUSTERS * C);
-  for (const [first, end] of clusterRuns) {
-    for (let at = first; at < end; at += BATCH_CLUSTERS) {
-      const count = Math.min(BATCH_CLUSTERS, end - at);
-      readPadded(fd, read, count * C, at * C, diskBytes);
-      for (let index = 0; index < count; index++) {
-        if (read.compare(ZEROS, 0, C, index * C, (index + 1) * C) === 0) continue;
-        read.copy(clusters, guestClusters.length * C, index * C, (index + 1) * C);
-        guestClusters.push(at + index);
-        if (guestClusters.length === BATCH_CLUSTERS) {
-          yield { guestClusters, clusters, doneBytes: Math.min(diskBytes, (at + index + 1) * C) };
-          guestClusters = [];
-          clusters = Buffer.allocUnsafe(BATCH_CLUSTERS * C);
-        }
-      }
-    }
+/** Reads the stored clusters of a raw disk in guest order and hands out those that are not all zeros, a batch at a time. */
+class NonzeroClusterReader {
+  private run = 0;
+  private next: number;
+
+  constructor(
+    private readonly fd: number,
+    private readonly clusterRuns: readonly [number, number][],
+    private readonly diskBytes: number,
+  ) {
+    this.next = clusterRuns[0]?.[0] ?? 0;
   }
-  if (guestClusters.length > 0) yield { guestClusters, clusters: clusters.subarray(0, guestClusters.length * C), doneBytes: diskBytes };
+
+  /**
+   * Fills `batch` from its start with up to BATCH_CLUSTERS clusters that are not all zeros;
+   * their guest cluster numbers, and how far through the disk the reading has come. Null
+   * when no cluster is left. Clusters are read straight into `batch` and the zero ones
+   * closed over, so no other buffer holds them.
+   */
+  fill(batch: Uint8Array): { guestClusters: number[]; doneBytes: number } | null {
+    const guestClusters: number[] = [];
+    while (guestClusters.length < BATCH_CLUSTERS && this.run < this.clusterRuns.length) {
+      const end = this.clusterRuns[this.run]![1];
+      const slot = guestClusters.length;
+      const count = Math.min(BATCH_CLUSTERS - slot, end - this.next);
+      readPadded(this.fd, batch.subarray(slot * C, (slot + count) * C), this.next * C, this.diskBytes);
+      for (let index = 0; index < count; index++) {
+        const from = (slot + index) * C;
+        if (Buffer.compare(batch.subarray(from, from + C), ZEROS) === 0) continue;
+        const to = guestClusters.length * C;
+        if (to !== from) batch.copyWithin(to, from, from + C);
+        guestClusters.push(this.next + index);
+      }
+      this.next += count;
+      if (this.next === end && ++this.run < this.clusterRuns.length) this.next = this.clusterRuns[this.run]![0];
+    }
+    if (guestClusters.length === 0) return null;
+    const doneBytes = this.run < this.clusterRuns.length ? Math.min(this.diskBytes, this.next * C) : this.diskBytes;
+    return { guestClusters, doneBytes };
+  }
 }
 
-/** Reads `length` bytes at `position`; what lies past the file's end or past the disk's end (a partial last cluster) reads as zeros, as qemu pads it. */
-function readPadded(fd: number, buffer: Buffer, length: number, position: number, diskBytes: number): void {
+/** Fills `buffer` from `position`; what lies past the file's end or past the disk's end (a partial last cluster) reads as zeros, as qemu pads it. */
+function readPadded(fd: number, buffer: Uint8Array, position: number, diskBytes: number): void {
+  const length = buffer.length;
   const wanted = Math.max(0, Math.min(length, diskBytes - position));
   let done = 0;
   while (done < wanted) {

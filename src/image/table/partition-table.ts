@@ -1,5 +1,8 @@
-/** The partition table an image plan describes, shared by the layouts that make it and the writers of its bytes. */
-
+/**
+ * What a partition table holds, as the layouts place it and the table writers (MBR,
+ * GPT) encode it: its own module below both, so the image plan and the layouts that
+ * compute it need not import each other.
+ */
 /** What a partition is for; decides its filesystem and, later, its bootloader role. */
 export type PartitionRole = 'root' | 'esp' | 'xbootldr' | 'bios-boot' | 'boot';
 

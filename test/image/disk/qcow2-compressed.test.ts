@@ -114,4 +114,18 @@ describe('writeCompressedQcow2, as qemu-img reads it', () => {
     await expect(run).rejects.toThrow('stopped here');
     await expect(stat(stopped)).rejects.toThrow(/ENOENT/);
   });
+
+  it('stops at a signal that comes from the event loop when the calling thread deflates every batch (one thread)', async () => {
+    const stopped = join(dir, 'one-thread-stopped.qcow2');
+    const stop = new AbortController();
+    let placed = 0;
+    const onProgress = () => {
+      // As a signal handler would: on a later turn of the event loop, not inside the writer's call.
+      if (++placed === 1) setImmediate(() => stop.abort(new Error('stopped from the event loop')));
+    };
+    await expect(writeCompressedQcow2(raw, DISK_BYTES, stopped, { threads: 1, signal: stop.signal, onProgress })).rejects.toThrow('stopped from the event loop');
+    // 216 clusters with data make 14 batches: it stopped near the first, not after the last.
+    expect(placed).toBeLessThan(4);
+    await expect(stat(stopped)).rejects.toThrow(/ENOENT/);
+  });
 });
