@@ -1,7 +1,8 @@
 /**
  * `nixdisk build` speed on a store-only image of a ~0.9 GB, ~9k-file closure
  * (bench/fixtures/big-closure.nix), and on a full NixOS image whose system is that
- * closure (bench/fixtures/big-system.nix, an efi table, store + database + profiles),
+ * closure (bench/fixtures/big-system.nix, an efi table, store + database + profiles,
+ * systemd-boot on the ESP),
  * against two references measured in the same run:
  *
  * - floor: `tar cf` of the closure into one file, the least any image writer must do;
@@ -61,6 +62,7 @@ const RSS_HOOK = path.join(ROOT, 'dist', 'bench', 'rss-hook.js');
 const FIXTURE = path.join(ROOT, 'bench', 'fixtures', 'big-closure.nix');
 const GENERATED_FIXTURE = path.join(ROOT, 'bench', 'fixtures', 'generated-closure.nix');
 const SYSTEM_FIXTURE = path.join(ROOT, 'bench', 'fixtures', 'big-system.nix');
+const STANDIN = path.join(ROOT, 'examples', 'nixos-standin');
 const GNU_TIME = '/usr/bin/time';
 
 const MIN_CLOSURE_BYTES = 800e6;
@@ -310,9 +312,15 @@ async function writeCall(dir: string, variant: Variant): Promise<string> {
   const file = path.join(dir, `call-${variant.full ? 'full-' : ''}${variant.format}-${variant.codec}-${variant.table}-${callFilesWritten++}.nix`);
   // Store-only: the form of qemu-vm's store image, no partition table, no additional space.
   // Full: the system's closure under /nix/store with its database and profiles.
+  // Full: the stand-in system's systemd-boot configuration (examples/nixos-standin) with
+  // the big closure as its toplevel, so the ESP gets the loader, the entry and the
+  // kernel/initrd copies as a real full image does.
   const image = variant.full
-    ? `config = { system.build.toplevel = import ${SYSTEM_FIXTURE}; users.users.root = { uid = 0; group = "root"; }; users.groups.root.gid = 0; };
-  installBootLoader = false;
+    ? `config = let standin = (import ${STANDIN} { }).config; in standin // {
+    system = standin.system // { build = standin.system.build // { toplevel = import ${SYSTEM_FIXTURE}; }; };
+    users.users.root = { uid = 0; group = "root"; };
+    users.groups.root.gid = 0;
+  };
   copyChannel = false;`
     : `config = { };
   onlyNixStore = true;
