@@ -368,7 +368,8 @@ async function nixdiskRun(callFile: string, scratch: string, variant: Variant): 
     events = parseEvents(String((await run(CLI, nixdiskArgs(callFile, outDir, variant), { env: { TMPDIR: scratch } })).stderr));
   });
   const parts: Record<string, number> = {};
-  for (const event of events) if (event.type === 'step-done') parts[event.step!] = event.seconds!;
+  // A step may run more than once (a full image stages the system, then installs its loader): add them up.
+  for (const event of events) if (event.type === 'step-done') parts[event.step!] = (parts[event.step!] ?? 0) + event.seconds!;
   // Process start, loading the bundle, output and scratch clean-up: what no step reports.
   parts['outside steps'] = seconds - Object.values(parts).reduce((sum, part) => sum + part, 0);
   const done = events.find((event) => event.type === 'done');
