@@ -4,14 +4,20 @@
  * entries of a directory without write permission on it: a plain `rm -rf` stops with
  * EACCES and leaves the tree in $TMPDIR. Root never meets this (it ignores modes).
  */
-import { chmodSync, lstatSync, readdirSync } from 'node:fs';
+import { chmodSync, lstatSync, readdirSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
-/** `rm -rf target`, making the tree's own directories writable first when that is what stops it. */
+/**
+ * `rm -rf target`, making the tree's own directories writable first when that is what
+ * stops it. The first attempt is synchronous: Node's asynchronous `rm` removes
+ * subdirectories concurrently and rejects at the first error while the others go on
+ * unlinking, so a caller that rebuilds the tree right away (stageStorePaths' copy after
+ * its hard links were refused) had its new entries deleted under it.
+ */
 export async function removeTree(target: string): Promise<void> {
   try {
-    await rm(target, { recursive: true, force: true });
+    rmSync(target, { recursive: true, force: true });
     return;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
