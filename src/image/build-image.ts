@@ -143,18 +143,19 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
       deterministic: options.deterministic,
       epoch: DETERMINISTIC_EPOCH,
     };
-    const { plan, pending } = await step(emit, 'populate', `${filesystem.prepare ? 'formatting and planning' : 'writing'} the ${options.fsType} root filesystem`, async () => {
+    // A filesystem that reads the store in place (ext4) is only formatted and planned here; the write step fills it.
+    const { plan, pending } = await step(emit, 'populate', `${filesystem.readsGrafts ? 'formatting and planning' : 'writing'} the ${options.fsType} root filesystem`, async () => {
       // The tree is scanned once, here, for both sizing and filling: part of this step's time.
       const tree = filesystem.readsGrafts ? assignOwners(await scanTree(rootDir, storePaths, graftDir), owners) : undefined;
       return createRootFilesystem(filesystem, tree ? { ...fsBuild, tree } : fsBuild, options, workDir);
     });
     signal?.throwIfAborted();
 
-    const parts = await step(emit, 'assemble', `laying out ${describeTable(plan)}`, () => diskParts(plan, fsBuild.output, pending, workDir, { mounts, installation }));
+    const parts = await step(emit, 'assemble', `laying out ${describeTable(plan)}`, () => diskParts(plan, pending, workDir, { mounts, installation }));
     signal?.throwIfAborted();
 
     const imagePath = path.join(output.tempDir, plan.imageFileName);
-    await writeImageFile(plan, parts, { file: fsBuild.output, pending }, imagePath, workDir, request.compression, emit, signal);
+    await writeImageFile(plan, parts, pending, imagePath, workDir, request.compression, emit, signal);
 
     if (options.touchEFIVars) {
       // FACTS §8: a copy of the variable store, made before the image in nixpkgs' preVM.
@@ -192,10 +193,10 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
   }
 }
 
-/** The root filesystem and the plan around it; `pending` is null when the filesystem's tool wrote it whole. */
+/** The root filesystem and the plan around it. */
 interface RootFilesystem {
   plan: ImagePlan;
-  pending: PendingFilesystem | null;
+  pending: PendingFilesystem;
 }
 
 /**
@@ -210,36 +211,17 @@ async function createRootFilesystem(
   options: ImageOptions,
   workDir: string,
 ): Promise<RootFilesystem> {
-  if (options.diskSize === 'auto' && filesystem.prepareFitting) {
-    const sizeFor = (neededBytes: number) => planImage(options, neededBytes).rootSizeBytes;
-    const pending = await filesystem.prepareFitting(build, additionalSpaceBytes(options), sizeFor, workDir);
-    return { plan: planImage(options, pending.sizeBytes), pending };
-  }
-  const createAt = async (sizeBytes: number): Promise<PendingFilesystem | null> => {
-    if (filesystem.prepare) return filesystem.prepare({ ...build, sizeBytes });
-    await filesystem.create({ ...build, sizeBytes });
-    return null;
-  };
   if (options.diskSize === 'auto') {
-    let needed = await filesystem.minimumSize(build, workDir, additionalSpaceBytes(options));
-    // The measurement predicts from the real tool; should the final layout need a few
-    // blocks more, grow by a MiB rather than fail.
-    for (let attempt = 0; ; attempt++) {
-      const plan = planImage(options, needed);
-      try {
-        return { plan, pending: await createAt(plan.rootSizeBytes) };
-      } catch (error) {
-        if (!(error instanceof FilesystemTooSmallError) || attempt === 2) throw error;
-        needed = plan.rootSizeBytes + MiB;
-      }
-    }
+    const sizeFor = (neededBytes: number) => planImage(options, neededBytes).rootSizeBytes;
+    const pending = await filesystem.write({ ...build, sizeBytes: { spareBytes: additionalSpaceBytes(options), sizeFor, workDir } });
+    return { plan: planImage(options, pending.sizeBytes), pending };
   }
   const plan = planImage(options);
   try {
-    return { plan, pending: await createAt(plan.rootSizeBytes) };
+    return { plan, pending: await filesystem.write({ ...build, sizeBytes: plan.rootSizeBytes }) };
   } catch (error) {
     if (!(error instanceof FilesystemTooSmallError)) throw error;
-    const needed = error.neededBytes ?? (await filesystem.minimumSize(build, workDir));
+    const needed = error.neededBytes ?? (await filesystem.size(build, { spareBytes: 0, workDir }));
     const neededMiB = (diskSectors({ ...options, diskSize: 'auto' }, needed) * 512) / MiB;
     throw new DiskTooSmallError(
       `diskSize = ${options.diskSize} MiB is too small: the ${options.fsType} root filesystem needs ${mebibytesRoundedUp(needed)} MiB, ` +
@@ -260,14 +242,14 @@ interface BootParts {
 }
 
 /** What goes on the disk, in disk order: table bytes, boot partitions, the root filesystem; gaps stay zeros unless a loader writes there. */
-async function diskParts(plan: ImagePlan, rootFile: string, pending: PendingFilesystem | null, workDir: string, boot: BootParts): Promise<DiskPart[]> {
+async function diskParts(plan: ImagePlan, root: PendingFilesystem, workDir: string, boot: BootParts): Promise<DiskPart[]> {
   const tables = plan.table.kind === 'gpt' ? gptBytes(plan.table, plan.totalSectors) : undefined;
   const pieces = assemblyPieces(plan);
   const writes = boot.installation?.diskWrites ?? [];
   assertWritesPlaced(pieces, writes);
   const parts: DiskPart[] = [];
   for (const piece of pieces) {
-    const part = await diskPart(plan, piece, rootFile, pending, workDir, tables, boot, writes);
+    const part = await diskPart(plan, piece, root, workDir, tables, boot, writes);
     if (part) parts.push(part);
   }
   return parts;
@@ -276,8 +258,7 @@ async function diskParts(plan: ImagePlan, rootFile: string, pending: PendingFile
 async function diskPart(
   plan: ImagePlan,
   piece: ImagePiece,
-  rootFile: string,
-  pending: PendingFilesystem | null,
+  root: PendingFilesystem,
   workDir: string,
   tables: { primary: Buffer; backup: Buffer } | undefined,
   boot: BootParts,
@@ -297,7 +278,7 @@ async function diskPart(
       return bytesOrNothing(null);
     case 'partition':
       if (piece.role === 'root') {
-        return pending ? { offsetBytes, sizeBytes, ranges: () => pending.ranges(), writeTo: (target) => pending.fill(target) } : filePart(offsetBytes, sizeBytes, rootFile);
+        return { offsetBytes, sizeBytes, ranges: () => root.ranges(), writeTo: (target) => root.fill(target) };
       }
       if (piece.role === 'esp' || piece.role === 'xbootldr' || piece.role === 'boot') {
         const file = path.join(workDir, `partition-${piece.partitionNumber}-${piece.role}`);
@@ -333,7 +314,7 @@ async function isDirectory(p: string): Promise<boolean> {
 async function writeImageFile(
   plan: ImagePlan,
   parts: readonly DiskPart[],
-  root: { file: string; pending: PendingFilesystem | null },
+  root: PendingFilesystem,
   imagePath: string,
   workDir: string,
   compression: Compression,
@@ -380,9 +361,8 @@ function byteProgress(emit: EventSink, step: BuildStep): (done: number, total: n
  * A raw image without a partition table is its root filesystem's file: filled where it
  * was formatted and renamed into place, or copied when the output is on another filesystem.
  */
-async function writeFilesystemAsImage(root: { file: string; pending: PendingFilesystem | null }, imagePath: string, diskBytes: number): Promise<void> {
-  const { pending } = root;
-  if (pending) await pending.fill({ path: pending.file, map: identityMap(pending.sizeBytes) });
+async function writeFilesystemAsImage(root: PendingFilesystem, imagePath: string, diskBytes: number): Promise<void> {
+  await root.fill({ path: root.file, map: identityMap(root.sizeBytes) });
   try {
     await rename(root.file, imagePath);
   } catch (error) {

@@ -7,7 +7,7 @@
  * Size: with --rootdir on a regular file, mkfs.btrfs grows the file when the tree does
  * not fit (it never writes a filesystem smaller than the tree needs), so the needed
  * size is known after one run: `create` turns growth into FilesystemTooSmallError with
- * that size, and `createMinimal` starts from a 1 MiB file and keeps what it grew to.
+ * that size, and the smallest build starts from a 1 MiB file and keeps what it grew to.
  * (`--shrink` would give a smaller file, but one that a later `create` at that size
  * cannot reproduce.)
  *
@@ -19,7 +19,8 @@
  */
 import { lstat } from 'node:fs/promises';
 import { requireTool, runTool, ToolFailedError } from '../../tools.js';
-import { assertLabelFits, createSparseFile, measureBySmallestBuild, writingOutput } from './common.js';
+import { assertLabelFits, createSparseFile, writingOutput } from './common.js';
+import { writtenWhole } from './whole-file.js';
 import { DEFAULT_DETERMINISTIC_UUID } from './ext4.js';
 import { FilesystemTooSmallError, type Filesystem, type FilesystemBuild } from './filesystem.js';
 
@@ -76,9 +77,7 @@ export const btrfs: Filesystem = {
     { command: 'fakeroot', debianPackage: 'fakeroot' },
     { command: 'unshare', debianPackage: 'util-linux' },
   ],
-  minimumSize: (build, workDir, spareBytes) => measureBySmallestBuild(createMinimal, build, workDir, spareBytes),
-  create,
-  createMinimal,
+  ...writtenWhole({ create, createMinimal }),
   check: async (file) => {
     const { stdout, stderr } = await runTool('btrfs', ['check', '--readonly', file]);
     return stdout + stderr;

@@ -2,7 +2,7 @@
 import { lstat, mkdtemp, open, rename, rm, truncate } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { fsTypeFacts, labelProblem } from '../../fstypes.js';
-import { FilesystemTooSmallError, type FilesystemBuild } from './filesystem.js';
+import { FilesystemTooSmallError, type FilesystemBuild, type Fit } from './filesystem.js';
 import { isSecondName, scanTree, type TreeEntry } from './tree.js';
 
 /** Refuses to overwrite: a build writes only files it created itself. */
@@ -173,20 +173,9 @@ export function roundDown(value: number, step: number): number {
   return Math.floor(value / step) * step;
 }
 
-/**
- * Measures with createMinimal into a scratch file beside `workDir` and removes it, then
- * adds `spareBytes`: for the writers that use this, free space grows about one for one
- * with the size (ext4 measures its free space exactly instead; read-only formats just
- * carry the spare bytes as padding).
- */
-export async function measureBySmallestBuild(
-  createMinimal: (build: Omit<FilesystemBuild, 'sizeBytes'>) => Promise<number>,
-  build: Omit<FilesystemBuild, 'output' | 'sizeBytes'>,
-  workDir: string,
-  spareBytes = 0,
-): Promise<number> {
-  const minimum = await withScratchDir(workDir, (dir) => createMinimal({ ...build, output: join(dir, 'measure.img') }));
-  return minimum + roundUpTo(spareBytes, 4096);
+/** The size a Fit allows for `neededBytes`. */
+export function fittedSize(fit: Fit, neededBytes: number): number {
+  return fit.sizeFor ? fit.sizeFor(neededBytes) : roundUpTo(neededBytes, 4096);
 }
 
 /**

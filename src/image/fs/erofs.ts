@@ -11,7 +11,8 @@
  * is not stored; FS_TYPES records erofs as label-less for that reason.
  */
 import { runTool } from '../../tools.js';
-import { assertEpochInRange, createReadOnlyImage, measureBySmallestBuild } from './common.js';
+import { assertEpochInRange, createReadOnlyImage } from './common.js';
+import { writtenWhole } from './whole-file.js';
 import { DEFAULT_DETERMINISTIC_UUID } from './ext4.js';
 import type { Filesystem, FilesystemBuild } from './filesystem.js';
 
@@ -43,11 +44,12 @@ export const erofs: Filesystem = {
     { command: 'mkfs.erofs', debianPackage: 'erofs-utils' },
     { command: 'fsck.erofs', debianPackage: 'erofs-utils' },
   ],
-  minimumSize: (build, workDir, spareBytes) => measureBySmallestBuild((measured) => write({ ...measured, sizeBytes: null }), build, workDir, spareBytes),
-  create: async (build) => {
-    await write(build);
-  },
-  createMinimal: (build) => write({ ...build, sizeBytes: null }),
+  ...writtenWhole({
+    create: async (build) => {
+      await write(build);
+    },
+    createMinimal: (build) => write({ ...build, sizeBytes: null }),
+  }),
   /** `--extract` without a target decodes every file, so damaged data is found, not only damaged metadata. */
   check: async (file) => {
     const { stdout, stderr } = await runTool('fsck.erofs', ['--extract', file]);

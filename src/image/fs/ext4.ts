@@ -13,25 +13,16 @@
  * hash_seed=`, equal trees give equal bytes, whenever and wherever they were copied.
  */
 import { open, rm } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { runTool, ToolFailedError } from '../../tools.js';
-import {
-  assertAbsent,
-  assertEpochInRange,
-  assertLabelFits,
-  assertOutsideSource,
-  createSmallestBySearch,
-  createSparseFile,
-  withScratchDir,
-  writingOutput,
-} from './common.js';
+import { assertEpochInRange, assertLabelFits, createSparseFile, fittedSize, withScratchDir, writingOutput } from './common.js';
 import { isSecondName, scanTree, type TreeEntry } from './tree.js';
 import { contentBlocks, OutOfSpaceError } from './ext4/allocate.js';
 import { parseSuperblock, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE, type Superblock } from './ext4/geometry.js';
 import { layOutExt4, mke2fsData, treeRanges, writeExt4, type Ext4Layout } from './ext4/populate.js';
 import { directoryEntrySize, directoryRoom, EXTENT_MAX_BLOCKS, extentTreeBlockCount } from './ext4/structures.js';
-import { FilesystemTooSmallError, type Filesystem, type FilesystemBuild, type PendingFilesystem } from './filesystem.js';
-import { identityMap, mergedRanges, type ByteRange } from '../disk/host-map.js';
+import { FilesystemTooSmallError, type Filesystem, type FilesystemBuild, type Fit, type PendingFilesystem } from './filesystem.js';
+import { mergedRanges, type ByteRange } from '../disk/host-map.js';
 
 const BLOCK = 4096;
 /** nixpkgs' make-ext4-fs default, used when a deterministic build names no UUID. */
@@ -113,16 +104,6 @@ function pending(layout: Ext4Layout, epoch: number | null): PendingFilesystem {
     ranges: async () => mergedRanges([...(await mke2fsBytes()), ...treeRanges(layout)]),
     fill: async (target) => writeExt4(layout, epoch, target, target.path === layout.image ? [] : await mke2fsBytes()),
   };
-}
-
-async function create(build: FilesystemBuild): Promise<void> {
-  const filesystem = await prepare(build);
-  try {
-    await filesystem.fill({ path: filesystem.file, map: identityMap(filesystem.sizeBytes) });
-  } catch (error) {
-    await rm(build.output, { force: true });
-    throw error;
-  }
 }
 
 function epochOf(build: Pick<FilesystemBuild, 'deterministic' | 'epoch'>): number | null {
@@ -253,23 +234,20 @@ async function predictedSize(build: Omit<FilesystemBuild, 'sizeBytes' | 'output'
   });
 }
 
-/** Exact steps createFitting takes before it leaves the size to predictedSize; one or two are the rule. */
+/** Exact steps prepareFitting takes before it leaves the size to predictedSize; one or two are the rule. */
 const FITTING_STEPS = 4;
 
 /**
- * The filesystem at the smallest of the sizes `sizeFor` allows that holds the tree with
- * `spareBytes` free: probing at the allowed sizes themselves, the probe that fits is
+ * The filesystem at the smallest of the sizes the Fit allows that holds the tree with
+ * its spare bytes free: probing at the allowed sizes themselves, the probe that fits is
  * the filesystem, so the tree is planned once and the size costs a mke2fs or two.
  */
-async function prepareFitting(
-  build: Omit<FilesystemBuild, 'sizeBytes'>,
-  spareBytes: number,
-  sizeFor: (neededBytes: number) => number,
-  workDir: string,
-): Promise<PendingFilesystem> {
+async function prepareFitting(build: Omit<FilesystemBuild, 'sizeBytes'>, fit: Fit): Promise<PendingFilesystem> {
   validate(build);
   const tree = build.tree ?? (await scanTree(build.sourceDir, build.grafts, build.graftDir));
   const demand = contiguousDemand(tree, BLOCK);
+  const { spareBytes, workDir } = fit;
+  const sizeFor = (neededBytes: number) => fittedSize(fit, neededBytes);
   const spareBlocks = Math.ceil(spareBytes / BLOCK);
   return writingOutput(build, async () => {
     const tryAt = (size: number) => probe(build, build.output, Math.floor(size / BLOCK), tree, demand, spareBlocks);
@@ -286,25 +264,6 @@ async function prepareFitting(
     const result = await tryAt(size);
     if (!result.fits) throw new FilesystemTooSmallError('ext4', size, `the tree still lacks ${result.lacking} blocks at the predicted size`);
     return pending(result.layout, epochOf(build));
-  });
-}
-
-/**
- * The smallest ext4 for the tree, built: the predicted size (exact, see predictedSize),
- * with the usual search as a safety net should a build at it still fail.
- */
-async function createMinimal(build: Omit<FilesystemBuild, 'sizeBytes'>): Promise<number> {
-  validate(build);
-  assertOutsideSource(build.sourceDir, build.output);
-  await assertAbsent(build.output);
-  const need = await predictedSize(build, dirname(build.output), 0);
-  return createSmallestBySearch({
-    build,
-    create,
-    start: need,
-    floor: need,
-    granularity: BLOCK,
-    grow: (size) => size + Math.max(8 * BLOCK, size / 512),
   });
 }
 
@@ -334,14 +293,14 @@ export const ext4: Filesystem = {
     { command: 'dumpe2fs', debianPackage: 'e2fsprogs' },
     { command: 'e2fsck', debianPackage: 'e2fsprogs' },
   ],
-  minimumSize: (build, workDir, spareBytes = 0) => {
+  size: async (build, fit) => {
     validate(build);
-    return predictedSize(build, workDir, spareBytes);
+    return fittedSize(fit, await predictedSize(build, fit.workDir, fit.spareBytes));
   },
-  create,
-  prepare,
-  prepareFitting,
-  createMinimal,
+  write: (request) => {
+    const { sizeBytes } = request;
+    return typeof sizeBytes === 'number' ? prepare({ ...request, sizeBytes }) : prepareFitting(request, sizeBytes);
+  },
   check,
   extract,
 };

@@ -8,7 +8,7 @@
  * pins the UUID.
  *
  * F2FS reserves several segments for cleaning, so even a small tree needs a volume of
- * tens of MiB; `createMinimal` finds the size by real builds. No userspace tool here
+ * tens of MiB; the smallest size is found by real builds. No userspace tool here
  * reads files back out of F2FS (dump.f2fs dumps one inode at a time): there is no
  * `extract`.
  */
@@ -18,10 +18,10 @@ import {
   assertLabelFits,
   minimalBySearch,
   createSparseFile,
-  measureBySmallestBuild,
   roughTreeBytes,
   writingOutput,
 } from './common.js';
+import { writtenWhole } from './whole-file.js';
 import { DEFAULT_DETERMINISTIC_UUID } from './ext4.js';
 import { FilesystemTooSmallError, type Filesystem, type FilesystemBuild } from './filesystem.js';
 
@@ -79,9 +79,7 @@ export const f2fs: Filesystem = {
     { command: 'sload.f2fs', debianPackage: 'f2fs-tools' },
     { command: 'fsck.f2fs', debianPackage: 'f2fs-tools' },
   ],
-  minimumSize: (build, workDir, spareBytes) => measureBySmallestBuild(createMinimal, build, workDir, spareBytes),
-  create,
-  createMinimal,
+  ...writtenWhole({ create, createMinimal }),
   check: async (file) => {
     const { stdout, stderr } = await runTool('fsck.f2fs', ['--dry-run', file]);
     return stdout + stderr;

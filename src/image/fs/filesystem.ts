@@ -37,6 +37,22 @@ export interface FilesystemBuild {
   epoch: number;
 }
 
+/** How a filesystem is sized when the caller leaves the size to it. */
+export interface Fit {
+  /** Bytes that must stay free once the tree is in (make-disk-image's additionalSpace). */
+  spareBytes: number;
+  /**
+   * Rounds a needed size up to one the caller can give it (the root partition the disk
+   * layout would make); absent: up to a multiple of 4096.
+   */
+  sizeFor?: (neededBytes: number) => number;
+  /** Where scratch builds go; each is removed when done. */
+  workDir: string;
+}
+
+/** A build whose size is given, or left to the filesystem to fit. */
+export type FilesystemRequest = Omit<FilesystemBuild, 'sizeBytes'> & { sizeBytes: number | Fit };
+
 export interface Filesystem {
   fsType: string;
   /** Whether it reads FilesystemBuild.grafts in place (else the caller stages them into sourceDir). */
@@ -44,33 +60,18 @@ export interface Filesystem {
   /** External commands it runs, with the Debian package that ships each (for setup and errors). */
   tools: { command: string; debianPackage: string }[];
   /**
-   * The smallest size in bytes (a multiple of 4096) at which `create` succeeds for
-   * this source tree with `spareBytes` (make-disk-image's additionalSpace) still free,
-   * found from the real tool, not a fudge factor. Measures by building into a scratch
-   * directory inside `workDir`, which it removes.
+   * The smallest size (a multiple of 4096, as `fit.sizeFor` rounds it) at which `write`
+   * succeeds for this tree with `fit.spareBytes` still free: from the real tool, or from
+   * nixdisk's own exact layout (ext4), never a fudge factor. Leaves nothing behind.
    */
-  minimumSize(build: Omit<FilesystemBuild, 'output' | 'sizeBytes'>, workDir: string, spareBytes?: number): Promise<number>;
-  /** Writes the filesystem into `build.output`. Throws a FilesystemTooSmallError when it does not fit. */
-  create(build: FilesystemBuild): Promise<void>;
+  size(build: Omit<FilesystemBuild, 'output' | 'sizeBytes'>, fit: Fit): Promise<number>;
   /**
-   * Writes the filesystem into `build.output` at the smallest size at which it fits and
-   * resolves with that size: the measurement and the final build in one go, so a
-   * caller that wants the minimum does not pay for the copy twice.
+   * Writes the filesystem into `request.output`, at `sizeBytes` or, given a Fit, at the
+   * size `size` would find (sizing and writing in one go, so nothing is planned or
+   * copied twice). The caller fills the result where the disk needs it. Throws a
+   * FilesystemTooSmallError when the tree does not fit the given size.
    */
-  createMinimal(build: Omit<FilesystemBuild, 'sizeBytes'>): Promise<number>;
-  /**
-   * For a filesystem nixdisk fills itself: `create` up to the filling, which the caller
-   * then does straight into the disk image (see PendingFilesystem).
-   */
-  prepare?(build: FilesystemBuild): Promise<PendingFilesystem>;
-  /**
-   * For diskSize = "auto", with `prepare`: prepares `build.output` at the smallest size
-   * `sizeFor` allows (it rounds a needed size up to what the disk layout would give the
-   * root partition) that holds the tree with `spareBytes` free. For a filesystem that
-   * can try a size without writing the tree; the others are measured with minimumSize,
-   * then created.
-   */
-  prepareFitting?(build: Omit<FilesystemBuild, 'sizeBytes'>, spareBytes: number, sizeFor: (neededBytes: number) => number, workDir: string): Promise<PendingFilesystem>;
+  write(request: FilesystemRequest): Promise<PendingFilesystem>;
   /** Runs the fsType's checker read-only; resolves with its output, rejects when it finds problems. */
   check(file: string): Promise<string>;
   /**
@@ -82,10 +83,11 @@ export interface Filesystem {
 }
 
 /**
- * A filesystem formatted in `file` with its tree planned but not written. The caller
- * fills it where the disk image needs it: a raw disk's partition, the clusters of a
- * qcow2, or the formatted file itself; so an image is written once, not written as a
- * filesystem file and then copied into the disk.
+ * A filesystem in `file` that the caller fills where the disk image needs it: a raw
+ * disk's partition, the clusters of a qcow2, or `file` itself. ext4 is formatted with
+ * its tree planned but not written, so an image is written once, not written as a
+ * filesystem file and then copied into the disk; a filesystem its tool wrote whole
+ * fills by copying `file` (and into `file` itself, by nothing).
  */
 export interface PendingFilesystem {
   file: string;

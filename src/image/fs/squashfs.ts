@@ -10,7 +10,8 @@
  * stored (FS_TYPES says so, so the static analysis can warn about a label).
  */
 import { runTool } from '../../tools.js';
-import { assertEpochInRange, createReadOnlyImage, measureBySmallestBuild } from './common.js';
+import { assertEpochInRange, createReadOnlyImage } from './common.js';
+import { writtenWhole } from './whole-file.js';
 import type { Filesystem, FilesystemBuild } from './filesystem.js';
 
 /** mksquashfs arguments; pure. */
@@ -36,11 +37,12 @@ export const squashfs: Filesystem = {
     { command: 'mksquashfs', debianPackage: 'squashfs-tools' },
     { command: 'unsquashfs', debianPackage: 'squashfs-tools' },
   ],
-  minimumSize: (build, workDir, spareBytes) => measureBySmallestBuild((measured) => write({ ...measured, sizeBytes: null }), build, workDir, spareBytes),
-  create: async (build) => {
-    await write(build);
-  },
-  createMinimal: (build) => write({ ...build, sizeBytes: null }),
+  ...writtenWhole({
+    create: async (build) => {
+      await write(build);
+    },
+    createMinimal: (build) => write({ ...build, sizeBytes: null }),
+  }),
   /** Reads the superblock and every directory and inode (unsquashfs fails on damaged metadata). */
   check: async (file) => {
     const stats = await runTool('unsquashfs', ['-s', file]);

@@ -21,10 +21,10 @@ import {
   assertLabelFits,
   minimalBySearch,
   createSparseFile,
-  measureBySmallestBuild,
   roughTreeBytes,
   writingOutput,
 } from './common.js';
+import { writtenWhole } from './whole-file.js';
 import { scanTree, type TreeEntry } from './tree.js';
 import { FilesystemTooSmallError, type Filesystem, type FilesystemBuild } from './filesystem.js';
 
@@ -137,9 +137,7 @@ export const vfat: Filesystem = {
     { command: 'mcopy', debianPackage: 'mtools' },
     { command: 'mdir', debianPackage: 'mtools' },
   ],
-  minimumSize: (build, workDir, spareBytes) => measureBySmallestBuild(createMinimal, build, workDir, spareBytes),
-  create: (build) => writeFat(build),
-  createMinimal,
+  ...writtenWhole({ create: (build) => writeFat(build), createMinimal }),
   check: async (file) => {
     const { stdout, stderr } = await runTool('fsck.vfat', ['-n', file]);
     return stdout + stderr;

@@ -23,11 +23,11 @@ import {
   assertLabelFits,
   minimalBySearch,
   createSparseFile,
-  measureBySmallestBuild,
   roughTreeBytes,
   withScratchDir,
   writingOutput,
 } from './common.js';
+import { writtenWhole } from './whole-file.js';
 import { scanTree, type TreeEntry } from './tree.js';
 import { DEFAULT_DETERMINISTIC_UUID } from './ext4.js';
 import { FilesystemTooSmallError, type Filesystem, type FilesystemBuild } from './filesystem.js';
@@ -134,9 +134,7 @@ export const xfs: Filesystem = {
     { command: 'xfs_repair', debianPackage: 'xfsprogs' },
     { command: 'faketime', debianPackage: 'faketime' },
   ],
-  minimumSize: (build, workDir, spareBytes) => measureBySmallestBuild(createMinimal, build, workDir, spareBytes),
-  create,
-  createMinimal,
+  ...writtenWhole({ create, createMinimal }),
   check: async (file) => {
     const { stdout, stderr } = await runTool('xfs_repair', ['-n', '-f', file]);
     return stdout + stderr;

@@ -31,7 +31,7 @@ describe('writeDisk', () => {
   const tail = Buffer.from('a backup at the end\n');
 
   const prepare = (name: string): Promise<PendingFilesystem> =>
-    ext4.prepare!({ sourceDir, output: join(dir, `${name}.fs`), sizeBytes: FS_BYTES, label: 'nixos', uuid: null, deterministic: true, epoch: 1 });
+    ext4.write({ sourceDir, output: join(dir, `${name}.fs`), sizeBytes: FS_BYTES, label: 'nixos', uuid: null, deterministic: true, epoch: 1 });
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'nixdisk-write-disk-'));

@@ -2,10 +2,28 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createSmallestBySearch } from '../../../src/image/fs/common.js';
+import { createSmallestBySearch, fittedSize } from '../../../src/image/fs/common.js';
 import { scanTree } from '../../../src/image/fs/tree.js';
 import { FilesystemTooSmallError, type FilesystemBuild } from '../../../src/image/fs/filesystem.js';
 import { makeSampleTree, removeTree, UNICODE_NAME } from './sample-tree.js';
+
+describe('fittedSize', () => {
+  const ROUNDINGS: Record<string, ((needed: number) => number) | undefined> = {
+    'no sizeFor': undefined,
+    'sizeFor to whole MiB': (needed) => Math.ceil(needed / (1 << 20)) * (1 << 20),
+  };
+  it.each([
+    // needed bytes, the caller's rounding → the size a fitting write takes
+    [1, 'no sizeFor', 4096],
+    [4096, 'no sizeFor', 4096],
+    [4097, 'no sizeFor', 8192],
+    [4097, 'sizeFor to whole MiB', 1 << 20],
+    [(1 << 20) + 1, 'sizeFor to whole MiB', 2 << 20],
+  ])('%d bytes needed, %s → %d', (needed, rounding, expected) => {
+    const sizeFor = ROUNDINGS[rounding];
+    expect(fittedSize({ spareBytes: 0, workDir: '/nonexistent', ...(sizeFor ? { sizeFor } : {}) }, needed)).toBe(expected);
+  });
+});
 
 describe('createSmallestBySearch', () => {
   let work: string;

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FilesystemTooSmallError } from '../../../src/image/fs/filesystem.js';
 import { FILESYSTEMS } from '../../../src/image/fs/index.js';
+import { writeWhole } from './write-whole.js';
 
 const TREES: Record<string, { fsTypes: string[]; make: (dir: string) => Promise<void> }> = {
   'an empty tree': { fsTypes: Object.keys(FILESYSTEMS), make: async () => {} },
@@ -35,9 +36,9 @@ for (const [treeName, { fsTypes, make }] of Object.entries(TREES)) {
         const fs = FILESYSTEMS[fsType]!;
         const build = { sourceDir: source, label: '', uuid: null, deterministic: true, epoch: 1 };
         const output = join(work, `${fsType}.img`);
-        const size = await fs.createMinimal({ ...build, output });
+        const size = await writeWhole(fs, { ...build, output, sizeBytes: { spareBytes: 0, workDir: work } });
         await fs.check(output);
-        await expect(fs.create({ ...build, output: join(work, 'below.img'), sizeBytes: size - 4096 })).rejects.toBeInstanceOf(
+        await expect(writeWhole(fs, { ...build, output: join(work, 'below.img'), sizeBytes: size - 4096 })).rejects.toBeInstanceOf(
           FilesystemTooSmallError,
         );
         await rm(output);
@@ -53,7 +54,7 @@ describe('sizes too small for any filesystem', () => {
     const work = await mkdtemp(join(tmpdir(), 'nixdisk-zero-out-'));
     try {
       const build = { sourceDir: source, output: join(work, 'zero.img'), sizeBytes: 0, label: '', uuid: null, deterministic: true, epoch: 1 };
-      await expect(FILESYSTEMS[fsType]!.create(build)).rejects.toBeInstanceOf(FilesystemTooSmallError);
+      await expect(writeWhole(FILESYSTEMS[fsType]!, build)).rejects.toBeInstanceOf(FilesystemTooSmallError);
       expect(await readdir(work)).toEqual([]);
     } finally {
       await rm(source, { recursive: true, force: true });
@@ -67,8 +68,8 @@ describe('an output inside the source tree', () => {
     const source = await mkdtemp(join(tmpdir(), 'nixdisk-inside-'));
     try {
       const build = { sourceDir: source, output: join(source, 'sub/../root.img'), sizeBytes: 400 << 20, label: '', uuid: null, deterministic: true, epoch: 1 };
-      await expect(FILESYSTEMS[fsType]!.create(build)).rejects.toThrow(/lies inside the source tree/);
-      await expect(FILESYSTEMS[fsType]!.createMinimal(build)).rejects.toThrow(/lies inside the source tree/);
+      await expect(writeWhole(FILESYSTEMS[fsType]!, build)).rejects.toThrow(/lies inside the source tree/);
+      await expect(writeWhole(FILESYSTEMS[fsType]!, { ...build, sizeBytes: { spareBytes: 0, workDir: tmpdir() } })).rejects.toThrow(/lies inside the source tree/);
       expect(await readdir(source)).toEqual([]);
     } finally {
       await rm(source, { recursive: true, force: true });

@@ -1,5 +1,5 @@
 /**
- * ext4's prepareFitting (diskSize = "auto"): probing at the sizes the disk layout allows
+ * ext4's write sized to fit (diskSize = "auto"): probing at the sizes the disk layout allows
  * must land on the same size as measuring the minimum first and rounding it up, whether
  * blocks, inodes or mke2fs' own smallest size decide, with and without spare space.
  */
@@ -42,7 +42,7 @@ const TREES: Record<string, (dir: string) => Promise<void>> = {
 
 const build = { label: 'nix-store', uuid: 'f222513b-ded1-49fa-b591-20ce86a2fe7f', deterministic: true, epoch: 1 };
 
-describe('ext4 prepareFitting', () => {
+describe('ext4 write, sized to fit', () => {
   let dir: string;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'nixdisk-ext4-fitting-'));
@@ -58,8 +58,8 @@ describe('ext4 prepareFitting', () => {
     const sourceDir = join(dir, tree);
     const sizeFor = SIZE_RULES[rule]!;
     const output = join(dir, `${tree}-${rule.replace(/\W+/g, '-')}-${spareBytes}.img`);
-    const pending = await ext4.prepareFitting!({ sourceDir, ...build, output }, spareBytes, sizeFor, dir);
-    const size = sizeFor(await ext4.minimumSize({ sourceDir, ...build }, dir, spareBytes));
+    const pending = await ext4.write({ sourceDir, ...build, output, sizeBytes: { spareBytes, sizeFor, workDir: dir } });
+    const size = await ext4.size({ sourceDir, ...build }, { spareBytes, sizeFor, workDir: dir });
     expect(pending.sizeBytes).toBe(Math.floor(size / BLOCK) * BLOCK);
     await pending.fill({ path: output, map: identityMap(pending.sizeBytes) });
     await ext4.check(output);

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ext4 } from '../../../src/image/fs/ext4.js';
 import { FilesystemTooSmallError } from '../../../src/image/fs/filesystem.js';
+import { writeWhole } from './write-whole.js';
 
 describe('ext4 prediction with holes', () => {
   let dir: string;
@@ -30,8 +31,8 @@ describe('ext4 prediction with holes', () => {
 
   it('predicts the exact smallest size: it builds, and one block less does not', async () => {
     const sourceDir = join(dir, 'src');
-    const size = await ext4.minimumSize({ sourceDir, ...build }, dir);
-    await ext4.create({ sourceDir, ...build, output: join(dir, 'fits.img'), sizeBytes: size });
-    await expect(ext4.create({ sourceDir, ...build, output: join(dir, 'short.img'), sizeBytes: size - 4096 })).rejects.toBeInstanceOf(FilesystemTooSmallError);
+    const size = await ext4.size({ sourceDir, ...build }, { spareBytes: 0, workDir: dir });
+    await writeWhole(ext4, { sourceDir, ...build, output: join(dir, 'fits.img'), sizeBytes: size });
+    await expect(writeWhole(ext4, { sourceDir, ...build, output: join(dir, 'short.img'), sizeBytes: size - 4096 })).rejects.toBeInstanceOf(FilesystemTooSmallError);
   });
 });

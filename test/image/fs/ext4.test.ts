@@ -7,6 +7,7 @@ import { freeSpaceFromDumpe2fs } from '../../../src/image/fs/ext4/populate.js';
 import { runTool } from '../../../src/tools.js';
 import { filesystemConformance } from './conformance.js';
 import { makeSampleTree, removeTree } from './sample-tree.js';
+import { writeWhole } from './write-whole.js';
 
 const ROOT_FS_UUID = 'f222513b-ded1-49fa-b591-20ce86a2fe7f';
 
@@ -103,7 +104,7 @@ describe('ext4 as nixpkgs makes it', () => {
     source = await makeSampleTree();
     work = await mkdtemp(join(tmpdir(), 'nixdisk-ext4-facts-'));
     image = join(work, 'root.img');
-    await ext4.create({ sourceDir: source, output: image, sizeBytes: 64 << 20, label: 'nixos', uuid: ROOT_FS_UUID, deterministic: true, epoch: 1 });
+    await writeWhole(ext4, { sourceDir: source, output: image, sizeBytes: 64 << 20, label: 'nixos', uuid: ROOT_FS_UUID, deterministic: true, epoch: 1 });
   });
   afterAll(async () => {
     await removeTree(source);
@@ -139,7 +140,7 @@ describe('ext4 as nixpkgs makes it', () => {
 
   it('refuses a label longer than ext4 holds', async () => {
     await expect(
-      ext4.create({ sourceDir: source, output: join(work, 'x.img'), sizeBytes: 64 << 20, label: 'a-label-of-17-byt', uuid: null, deterministic: false, epoch: 1 }),
+      writeWhole(ext4, { sourceDir: source, output: join(work, 'x.img'), sizeBytes: 64 << 20, label: 'a-label-of-17-byt', uuid: null, deterministic: false, epoch: 1 }),
     ).rejects.toThrow('label "a-label-of-17-byt" is 17 bytes; ext4 labels hold at most 16');
   });
 });

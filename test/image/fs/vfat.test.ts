@@ -6,6 +6,7 @@ import { createBootFat, fatProblem, vfat, volumeIdFor } from '../../../src/image
 import type { TreeEntry } from '../../../src/image/fs/tree.js';
 import { blkid, filesystemConformance } from './conformance.js';
 import { describeTree, makeSampleTree, removeTree, sha256File } from './sample-tree.js';
+import { writeWhole } from './write-whole.js';
 
 
 filesystemConformance({
@@ -58,7 +59,7 @@ describe('vfat rules', () => {
     const work = await mkdtemp(join(tmpdir(), 'nixdisk-vfat-'));
     try {
       await expect(
-        vfat.create({ sourceDir: source, output: join(work, 'x.img'), sizeBytes: 8 << 20, label: 'X', uuid: null, deterministic: true, epoch: 1 }),
+        writeWhole(vfat, { sourceDir: source, output: join(work, 'x.img'), sizeBytes: 8 << 20, label: 'X', uuid: null, deterministic: true, epoch: 1 }),
       ).rejects.toThrow(/FAT cannot hold the symlink bin\/doc-link/);
     } finally {
       await removeTree(source);
