@@ -1,4 +1,7 @@
-import type { SyntaxNode, Tree } from './parser.js';
+import type ParserType from 'tree-sitter';
+
+type SyntaxNode = ParserType.SyntaxNode;
+type Tree = ParserType.Tree;
 
 /**
  * Where the file ends function formals with a comma: `{ pkgs, lib, }:`, the form
