@@ -45,13 +45,15 @@ export interface DirectoryPlan {
 }
 
 export const baseName = (path: string) => path.slice(path.lastIndexOf('/') + 1);
+/** The tree path of the directory holding `path`; '' for the root. */
+export const parentPath = (path: string) => path.slice(0, Math.max(0, path.lastIndexOf('/')));
 
 /** The directories of `entries` (files and directories, parents first), the root first, then in tree order; pure. */
 export function planDirectories(entries: readonly TreeEntry[]): DirectoryPlan[] {
   const root: DirectoryPlan = { path: '', entry: null, children: [], shortNames: [], slots: 0 };
   const byPath = new Map([['', root]]);
   for (const entry of entries) {
-    const parent = byPath.get(entry.path.includes('/') ? entry.path.slice(0, entry.path.lastIndexOf('/')) : '');
+    const parent = byPath.get(parentPath(entry.path));
     if (!parent) throw new Error(`internal: ${entry.path} comes before its directory`);
     parent.children.push(entry);
     if (entry.kind === 'directory') byPath.set(entry.path, { path: entry.path, entry, children: [], shortNames: [], slots: 0 });

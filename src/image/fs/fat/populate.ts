@@ -13,7 +13,7 @@ import type { TreeEntry } from '../tree.js';
 import { countFree, followChain, freeTailStart, linkRun, setFatEntry } from './allocation-table.js';
 import { clusterOffset, parseBootSector, type FatGeometry } from './boot-sector.js';
 import { DIRECTORY_ENTRY_BYTES, directoryBytes, type DirectoryRecord } from './directory-entry.js';
-import { baseName, clustersFor, layOutRuns, planDirectories, type DirectoryPlan } from './layout.js';
+import { baseName, clustersFor, layOutRuns, parentPath, planDirectories, type DirectoryPlan } from './layout.js';
 
 /** The tree needs more clusters, or more FAT12/16 root directory slots, than the filesystem has. */
 export class FatFullError extends Error {}
@@ -66,7 +66,7 @@ export async function populateFat(file: string, entries: readonly TreeEntry[], t
 
     const [rootGrowthStart, ...entryStarts] = starts as [number, ...number[]];
     const clusterOf = new Map<string, number>([...subdirectories, ...files].map((item, index) => [item.path, entryStarts[index]!]));
-    lengths.forEach((length, index) => length > 0 && linkRun(fat, geometry.fatType, starts[index]!, length));
+    for (const [index, length] of lengths.entries()) if (length > 0) linkRun(fat, geometry.fatType, starts[index]!, length);
     if (rootGrowth > 0) setFatEntry(fat, geometry.fatType, root.chain.at(-1)!, rootGrowthStart);
     for (const offset of geometry.fatOffsets) writeAt(fd, offset, fat);
 
@@ -76,8 +76,7 @@ export async function populateFat(file: string, entries: readonly TreeEntry[], t
         writeRoot(fd, geometry, root, records, rootGrowthStart, rootGrowth);
       } else {
         const self = clusterOf.get(directory.path)!;
-        const parentPath = directory.path.includes('/') ? directory.path.slice(0, directory.path.lastIndexOf('/')) : '';
-        const bytes = directoryBytes(records, { self, parent: clusterOf.get(parentPath) ?? 0, time: timeOf(directory.entry) });
+        const bytes = directoryBytes(records, { self, parent: clusterOf.get(parentPath(directory.path)) ?? 0, time: timeOf(directory.entry) });
         writeAt(fd, clusterOffset(geometry, self), padded(bytes, geometry.clusterBytes));
       }
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clustersFor, layOutRuns, planDirectories } from '../../../../src/image/fs/fat/layout.js';
+import { baseName, clustersFor, layOutRuns, parentPath, planDirectories } from '../../../../src/image/fs/fat/layout.js';
 import type { TreeEntry } from '../../../../src/image/fs/tree.js';
 
 describe('layOutRuns', () => {
@@ -21,6 +21,16 @@ describe('clustersFor', () => {
     [30_000_000, 14649],
   ])('%i bytes in 2 KiB clusters: %i', (bytes, clusters) => {
     expect(clustersFor(bytes, 2048)).toBe(clusters);
+  });
+});
+
+describe('baseName and parentPath', () => {
+  it.each([
+    ['EFI', 'EFI', ''],
+    ['EFI/BOOT/BOOTX64.EFI', 'BOOTX64.EFI', 'EFI/BOOT'],
+    ['loader/entries', 'entries', 'loader'],
+  ])('%s', (path, base, parent) => {
+    expect([baseName(path), parentPath(path)]).toEqual([base, parent]);
   });
 });
 
