@@ -21,3 +21,4 @@ test-as-user: setup
 bench: setup
 	node dist/bench/check-corpus.js
 	node dist/bench/build-store-image.js
+	node dist/bench/esp.js

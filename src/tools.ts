@@ -24,7 +24,6 @@ export const DEBIAN_PACKAGE_OF: Readonly<Record<string, string>> = {
   'fsck.vfat': 'dosfstools',
   'fatlabel': 'dosfstools',
   'mcopy': 'mtools',
-  'mmd': 'mtools',
   'mdir': 'mtools',
   'minfo': 'mtools',
   'mkfs.btrfs': 'btrfs-progs',

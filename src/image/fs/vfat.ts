@@ -1,20 +1,20 @@
 /**
- * FAT by mkfs.vfat (dosfstools 4.2) and mtools' mcopy, no mount. No `-F`: dosfstools
- * picks FAT12/16/32 from the size itself, as nixpkgs' `mkfs.vfat -n ESP` does (FACTS
- * §6.5: FAT16 for the default ~256 MiB ESP).
+ * FAT formatted by mkfs.vfat (dosfstools 4.2) and filled by nixdisk's own writer
+ * (fat/populate.ts), no mount. No `-F`: dosfstools picks FAT12/16/32 from the size
+ * itself, as nixpkgs' `mkfs.vfat -n ESP` does (FACTS §6.5: FAT16 for the default
+ * ~256 MiB ESP). mtools only reads filesystems back (`extract`).
  *
  * FAT stores no owners, no mode bits and no symlinks: a tree with a symlink is refused,
  * hard links become separate copies, and extracted files carry no exec bits.
  *
  * Deterministic builds are byte-identical: `--invariant -i VOLID` fixes mkfs.vfat's
- * serial and boot sector, mtools takes SOURCE_DATE_EPOCH as the time of every entry it
- * writes, and entries are added directory by directory in byte order instead of the
- * source's readdir order. FAT dates start in 1980: an earlier epoch is raised to
- * 1980-01-01 00:00 UTC (mtools would wrap it to 2098 instead). Without a given volume
- * id a deterministic build derives one from the label, so ESP and BOOT still differ.
+ * serial and boot sector, every entry is dated the epoch, and entries go in directory
+ * by directory in byte order instead of the source's readdir order. FAT dates start in
+ * 1980: an earlier epoch is raised to 1980-01-01 00:00 UTC. Other builds keep each
+ * entry's modification time. Without a given volume id a deterministic build derives
+ * one from the label, so ESP and BOOT still differ.
  */
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
 import { isValidUuid } from '../../fstypes.js';
 import { runTool, ToolFailedError } from '../../tools.js';
 import {
@@ -27,25 +27,14 @@ import {
 import { writtenWhole } from './whole-file.js';
 import { scanTree, type TreeEntry } from './tree.js';
 import { FilesystemTooSmallError, type Filesystem, type FilesystemBuild } from './filesystem.js';
+import { LONGEST_LONG_NAME } from './fat/long-name.js';
+import { FatFullError, populateFat } from './fat/populate.js';
 
-/** 1980-01-01 00:00:00 UTC, the first moment a FAT directory entry can hold. */
-export const FAT_EPOCH = 315532800;
-/**
- * mkfs.vfat refusing the size (for an empty file it cannot "discover" one), or mcopy
- * running out of clusters — or of root directory slots, which FAT12/16 fix at mkfs
- * time from the size (FAT32, chosen for larger sizes, has none).
- */
-const TOO_SMALL = /too small|Too few blocks|Not enough clusters|Disk full|No free cluster|not enough space|No directory slots|unable to discover size/i;
+/** mkfs.vfat refusing the size (for an empty file it cannot "discover" one). */
+const TOO_SMALL = /too small|Too few blocks|Not enough clusters|unable to discover size/i;
 
 /** mtools reads names in the locale's charset: UTF-8, or long names get mangled. */
-function mtoolsEnv(sourceDateEpoch: number | null): Record<string, string | undefined> {
-  return {
-    LC_ALL: 'C.UTF-8',
-    TZ: 'UTC',
-    MTOOLS_SKIP_CHECK: '1',
-    SOURCE_DATE_EPOCH: sourceDateEpoch === null ? undefined : String(sourceDateEpoch),
-  };
-}
+const MTOOLS_ENV = { LC_ALL: 'C.UTF-8', TZ: 'UTC', MTOOLS_SKIP_CHECK: '1' };
 
 /** The 8-hex-digit volume id mkfs.vfat's `-i` takes, or null for a time-based one; pure. */
 export function volumeIdFor(build: Pick<FilesystemBuild, 'uuid' | 'label' | 'deterministic'>): string | null {
@@ -71,33 +60,36 @@ export function mkfsVfatArgs(
   ];
 }
 
+/** The largest file FAT's 32-bit size field holds. */
+const LARGEST_FILE = 0xffffffff;
+/** Characters no VFAT name may hold (besides '/', which separates them): control characters and these. */
+const FORBIDDEN_IN_NAME = /[\x00-\x1f"*:<>?\\|]/;
+
+/** What is wrong with one entry's name or size for FAT, or null; pure. */
+function entryProblem(entry: TreeEntry): string | null {
+  const name = entry.path.slice(entry.path.lastIndexOf('/') + 1);
+  if (FORBIDDEN_IN_NAME.test(name)) return `FAT names cannot hold control characters or any of "*:<>?\\|: ${JSON.stringify(entry.path)}`;
+  // Drivers drop a name's trailing periods and spaces, so it would not be found under its own name.
+  if (/[. ]$/.test(name)) return `FAT names cannot end in a period or a space: ${JSON.stringify(entry.path)}`;
+  if (name.length > LONGEST_LONG_NAME) return `FAT names hold at most ${LONGEST_LONG_NAME} UTF-16 units: ${entry.path}`;
+  if (entry.kind === 'file' && entry.size > LARGEST_FILE) return `FAT files hold at most ${LARGEST_FILE} bytes: ${entry.path} has ${entry.size}`;
+  return null;
+}
+
 /** What FAT cannot hold, as a message naming the entry, or null; pure. */
 export function fatProblem(entries: readonly TreeEntry[]): string | null {
   const seen = new Map<string, string>();
   for (const entry of entries) {
     if (entry.kind === 'symlink') return `FAT cannot hold the symlink ${entry.path}`;
     if (entry.kind === 'other') return `FAT cannot hold the special file ${entry.path}`;
+    const problem = entryProblem(entry);
+    if (problem) return problem;
     const folded = entry.path.toUpperCase();
     const clash = seen.get(folded);
     if (clash !== undefined) return `FAT names ignore case: ${clash} and ${entry.path} would be the same entry`;
     seen.set(folded, entry.path);
   }
   return null;
-}
-
-async function populate(file: string, sourceDir: string, entries: readonly TreeEntry[], epoch: number | null): Promise<void> {
-  const env = mtoolsEnv(epoch);
-  const directories = entries.filter((entry) => entry.kind === 'directory').map((entry) => `::/${entry.path}`);
-  if (directories.length > 0) await runTool('mmd', ['-i', file, ...directories], { env, input: '' });
-  const filesByDirectory = new Map<string, string[]>();
-  for (const entry of entries) {
-    if (entry.kind !== 'file') continue;
-    const parent = entry.path.includes('/') ? entry.path.slice(0, entry.path.lastIndexOf('/')) : '';
-    filesByDirectory.set(parent, [...(filesByDirectory.get(parent) ?? []), join(sourceDir, entry.path)]);
-  }
-  for (const [parent, files] of filesByDirectory) {
-    await runTool('mcopy', ['-i', file, '-p', '-Q', ...(epoch === null ? ['-m'] : []), ...files, parent === '' ? '::/' : `::/${parent}/`], { env, input: '' });
-  }
 }
 
 interface FatBuild extends Omit<FilesystemBuild, 'sourceDir'> {
@@ -110,17 +102,22 @@ async function writeFat(build: FatBuild): Promise<void> {
   const entries = build.sourceDir === null ? [] : await scanTree(build.sourceDir);
   const problem = fatProblem(entries);
   if (problem) throw new Error(problem);
+  const epoch = build.epoch;
+  const timeOf = build.deterministic ? () => epoch : (entry: TreeEntry) => entry.times.mtime;
   await writingOutput(build, async () => {
     await createSparseFile(build.output, build.sizeBytes);
     try {
       await runTool('mkfs.vfat', mkfsVfatArgs(build));
-      if (build.sourceDir !== null) {
-        await populate(build.output, build.sourceDir, entries, build.deterministic ? Math.max(build.epoch, FAT_EPOCH) : null);
-      }
     } catch (error) {
       if (error instanceof ToolFailedError && TOO_SMALL.test(error.output)) {
         throw new FilesystemTooSmallError('vfat', build.sizeBytes, error.output.trim().split('\n').at(-1) ?? '');
       }
+      throw error;
+    }
+    try {
+      await populateFat(build.output, entries, timeOf);
+    } catch (error) {
+      if (error instanceof FatFullError) throw new FilesystemTooSmallError('vfat', build.sizeBytes, error.message);
       throw error;
     }
   });
@@ -133,7 +130,6 @@ export const vfat: Filesystem = {
   tools: [
     { command: 'mkfs.vfat', debianPackage: 'dosfstools' },
     { command: 'fsck.vfat', debianPackage: 'dosfstools' },
-    { command: 'mmd', debianPackage: 'mtools' },
     { command: 'mcopy', debianPackage: 'mtools' },
     { command: 'mdir', debianPackage: 'mtools' },
   ],
@@ -143,10 +139,9 @@ export const vfat: Filesystem = {
     return stdout + stderr;
   },
   extract: async (file, destDir) => {
-    const env = mtoolsEnv(null);
-    const { stdout } = await runTool('mdir', ['-b', '-i', file, '::/'], { env, okExitCodes: [1] });
+    const { stdout } = await runTool('mdir', ['-b', '-i', file, '::/'], { env: MTOOLS_ENV, okExitCodes: [1] });
     if (stdout.trim() === '') return;
-    await runTool('mcopy', ['-s', '-n', '-p', '-m', '-i', file, '::/*', destDir], { env, input: '' });
+    await runTool('mcopy', ['-s', '-n', '-p', '-m', '-i', file, '::/*', destDir], { env: MTOOLS_ENV, input: '' });
   },
 };
 

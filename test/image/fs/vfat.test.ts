@@ -28,6 +28,13 @@ describe('vfat rules', () => {
     [[entry('a'), entry('link', 'symlink')], 'FAT cannot hold the symlink link'],
     [[entry('fifo', 'other')], 'FAT cannot hold the special file fifo'],
     [[entry('Readme'), entry('README')], 'FAT names ignore case: Readme and README would be the same entry'],
+    [[entry('dir', 'directory'), entry('dir/a:b')], 'FAT names cannot hold control characters or any of "*:<>?\\|: "dir/a:b"'],
+    [[entry('tab\there')], 'FAT names cannot hold control characters or any of "*:<>?\\|: "tab\\there"'],
+    [[entry('trailing.')], 'FAT names cannot end in a period or a space: "trailing."'],
+    [[entry('trailing ')], 'FAT names cannot end in a period or a space: "trailing "'],
+    [[entry('x'.repeat(256))], `FAT names hold at most 255 UTF-16 units: ${'x'.repeat(256)}`],
+    [[entry('x'.repeat(255)), entry('names with ; , + = [ ] and ünïcødé are fine')], null],
+    [[{ ...entry('huge'), size: 2 ** 32 }], 'FAT files hold at most 4294967295 bytes: huge has 4294967296'],
   ])('fatProblem %#', (entries, problem) => {
     expect(fatProblem(entries)).toBe(problem);
   });
