@@ -1,4 +1,4 @@
-import { nixBase32FromHex } from './base32.js';
+import { nixBase32, nixBase32FromHex } from './base32.js';
 import { OFFLINE_OPTIONS, runNixTool } from './run.js';
 
 /** One store path as the Nix database registers it. */
@@ -34,6 +34,8 @@ export class NixStoreError extends Error {
  * closureInfo writes `sha256:` with base-32; `nix-store --load-db` reads either.
  */
 export function normalizeNarHash(hash: string): string {
+  const sri = /^sha256-([A-Za-z0-9+/]{43}=)$/.exec(hash);
+  if (sri) return `sha256:${nixBase32(Uint8Array.from(Buffer.from(sri[1]!, 'base64')))}`;
   const [algorithm, digest] = hash.includes(':') ? hash.split(':', 2) : ['sha256', hash];
   if (algorithm !== 'sha256' || !digest) throw new Error(`nixdisk: unsupported NAR hash \`${hash}\` (only sha256 is known)`);
   if (/^[0-9a-f]{64}$/i.test(digest)) return `sha256:${nixBase32FromHex(digest)}`;
@@ -111,16 +113,36 @@ export async function realise(installables: string[], onProgress?: (line: string
 /** The store paths reachable from `storePaths` (included), with their registration. */
 export async function closureOf(storePaths: string[]): Promise<Closure> {
   if (storePaths.length === 0) return { paths: [], totalNarSize: 0 };
-  const requisites = await runNixTool('nix-store', ['--query', '--requisites', ...storePaths]);
-  if (requisites.exitCode !== 0) {
-    throw new NixStoreError(`Nix could not list the closure of ${describeList(storePaths)}:\n${lastLines(requisites.stderr, 20)}`, requisites.stderr);
+  // One Nix start-up for the closure and its registrations, where `nix-store --query
+  // --requisites` then `--dump-db` took two.
+  const run = await runNixTool('nix', ['--extra-experimental-features', 'nix-command', 'path-info', '--recursive', '--json', ...storePaths]);
+  if (run.exitCode !== 0) {
+    throw new NixStoreError(`Nix could not read the closure of ${describeList(storePaths)}:\n${lastLines(run.stderr, 20)}`, run.stderr);
   }
-  const paths = requisites.stdout.split('\n').filter((line) => line !== '');
-  const dump = await runNixTool('nix-store', ['--dump-db', ...paths]);
-  if (dump.exitCode !== 0) {
-    throw new NixStoreError(`Nix could not read the registration of ${describeList(paths)}:\n${lastLines(dump.stderr, 20)}`, dump.stderr);
-  }
-  return closureFromInfos(parseRegistration(dump.stdout));
+  return closureFromInfos(parsePathInfo(run.stdout));
+}
+
+/** One path of `nix path-info --json`; newer Nix keys them by path and leaves `path` out. */
+interface PathInfoJson {
+  path?: string;
+  narHash: string;
+  narSize: number;
+  references: string[];
+  deriver?: string | null;
+}
+
+/**
+ * `nix path-info --json`'s registrations: a list of objects with `path` (Nix up to
+ * 2.18), or an object keyed by path (2.19 on), the hash in either of Nix's forms. Pure.
+ */
+export function parsePathInfo(json: string): StorePathInfo[] {
+  const parsed = JSON.parse(json) as PathInfoJson[] | Record<string, PathInfoJson | null>;
+  const entries: [string, PathInfoJson | null][] = Array.isArray(parsed) ? parsed.map((info) => [info.path ?? '', info]) : Object.entries(parsed);
+  return entries.map(([path, info]) => {
+    if (!info || !path.startsWith('/')) throw new Error(`nixdisk: nix path-info gave no registration for \`${path}\``);
+    if (!Number.isSafeInteger(info.narSize) || !Array.isArray(info.references)) throw new Error(`nixdisk: nix path-info gave a malformed registration for ${path}`);
+    return { path, narHash: normalizeNarHash(info.narHash), narSize: info.narSize, deriver: info.deriver || null, references: [...info.references].sort() };
+  });
 }
 
 /**
