@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # command → Debian package that ships it
 tools=(
-  nix-instantiate:nix-bin nix-store:nix-bin nix-hash:nix-bin
+  nix:nix-bin nix-instantiate:nix-bin nix-store:nix-bin nix-hash:nix-bin
   qemu-img:qemu-utils
   mkfs.ext4:e2fsprogs debugfs:e2fsprogs e2fsck:e2fsprogs resize2fs:e2fsprogs
   mkfs.vfat:dosfstools fsck.vfat:dosfstools mcopy:mtools

@@ -14,7 +14,7 @@ import { step, type EventSink } from './events.js';
 import { buildImage, type BuildImageRequest, type BuiltImage } from './image/build-image.js';
 import type { Compression } from './image/convert.js';
 import { OutputDir } from './image/output-dir.js';
-import { closureOf, realise, type Closure } from './nix/closure.js';
+import { hostStore, type Closure } from './nix/closure.js';
 import { evaluateCallSite, evaluateFlakeCall, isSearchPathForm, type EvaluateRequest } from './nix/evaluate.js';
 import {
   installablesOf,
@@ -69,10 +69,7 @@ async function evaluateAndBuild(request: BuildRequest): Promise<BuiltImage & { w
   return buildEvaluatedCall(call, {
     file: file ? await readFile(file, 'utf8').then((text) => ({ path: file, text }), () => ({ path: file, text: '' })) : undefined,
     origin: request.attr ? `${request.file} -A ${request.attr}` : request.file,
-    storePaths: {
-      realise: (installables) => realise(installables, (line) => emit({ type: 'log', step: 'realise', line })).then(() => undefined),
-      closureOf,
-    },
+    storePaths: hostStore((line) => emit({ type: 'log', step: 'realise', line })),
     outDir: request.outDir,
     compression: request.compression,
     workRoot: request.workRoot,

@@ -48,6 +48,7 @@ export const DEBIAN_PACKAGE_OF: Readonly<Record<string, string>> = {
   'unshare': 'util-linux',
   'fakeroot': 'fakeroot',
   'faketime': 'faketime',
+  'nix': 'nix-bin',
   'nix-build': 'nix-bin',
   'nix-instantiate': 'nix-bin',
   'nix-store': 'nix-bin',

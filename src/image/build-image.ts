@@ -35,6 +35,7 @@ import { addBootEntries, bootEntriesOnPartitions } from './efivars.js';
 import { copyRootPart, mountSourceDirs, overlayWrites, assertWritesPlaced } from './system/boot-tree.js';
 import { checkSystem, ownerOf, stageSystem, type CheckedSystem, type OwnedPath, type SystemInputs } from './system/index.js';
 import { imageMounts } from './system/mounts.js';
+import { buildNixDatabase, installNixDatabase } from './system/nix-db.js';
 
 /** Timestamps in deterministic images: nixpkgs' store paths carry mtime 1, so everything does. */
 export const DETERMINISTIC_EPOCH = 1;
@@ -92,6 +93,10 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
     await output.abort();
     throw error;
   });
+  // A full image's Nix database, made beside the staging and scan and then put in the
+  // staged root: both settled before the scratch folder goes.
+  let database: Promise<string> | undefined;
+  let databaseInstalled: Promise<void> | undefined;
   try {
     const rootDir = path.join(workDir, 'root');
     const storePaths = request.closure.paths.map((info) => info.path);
@@ -109,9 +114,10 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
     let owners: OwnedPath[] = [];
     if (system) {
       const checked = system;
-      owners = await step(emit, 'stage', 'staging the system: contents, profiles, Nix database', () =>
-        stageSystem(checked, options, request.closure.paths, rootDir, workDir, options.deterministic ? DETERMINISTIC_EPOCH : null),
-      );
+      // Nix's tools make the database while the system is staged and the store scanned.
+      database = buildNixDatabase(request.closure.paths, workDir, options.deterministic ? DETERMINISTIC_EPOCH : null);
+      database.catch(() => undefined);
+      owners = await step(emit, 'stage', 'staging the system: contents, profiles', () => stageSystem(checked, options, rootDir));
       signal?.throwIfAborted();
     }
     let installation: BootInstallation | null = null;
@@ -132,7 +138,12 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
       await copyRootPart(installation.treeDir, mounts, rootDir);
       signal?.throwIfAborted();
     }
-    if (!filesystem.readsGrafts) await stage();
+    databaseInstalled = database?.then((builtDb) => installNixDatabase(builtDb, rootDir));
+    databaseInstalled?.catch(() => undefined);
+    if (!filesystem.readsGrafts) {
+      await databaseInstalled;
+      await stage();
+    }
 
     const fsBuild: Omit<FilesystemBuild, 'sizeBytes'> = {
       sourceDir: rootDir,
@@ -146,7 +157,7 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
     // A filesystem that reads the store in place (ext4) is only formatted and planned here; the write step fills it.
     const { plan, pending } = await step(emit, 'populate', `${filesystem.readsGrafts ? 'formatting and planning' : 'writing'} the ${options.fsType} root filesystem`, async () => {
       // The tree is scanned once, here, for both sizing and filling: part of this step's time.
-      const tree = filesystem.readsGrafts ? assignOwners(await scanTree(rootDir, storePaths, graftDir), owners) : undefined;
+      const tree = filesystem.readsGrafts ? assignOwners(await scanTree(rootDir, storePaths, graftDir, databaseInstalled), owners) : undefined;
       return createRootFilesystem(filesystem, tree ? { ...fsBuild, tree } : fsBuild, options, workDir);
     });
     signal?.throwIfAborted();
@@ -188,6 +199,7 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
     await output.abort();
     throw error;
   } finally {
+    await Promise.allSettled([database, databaseInstalled]);
     // The staged tree holds the store's read-only directories.
     await removeTree(workDir);
   }

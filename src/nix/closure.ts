@@ -1,4 +1,5 @@
-import { nixBase32FromHex } from './base32.js';
+import { readFile } from 'node:fs/promises';
+import { nixBase32, nixBase32FromHex } from './base32.js';
 import { OFFLINE_OPTIONS, runNixTool } from './run.js';
 
 /** One store path as the Nix database registers it. */
@@ -34,6 +35,8 @@ export class NixStoreError extends Error {
  * closureInfo writes `sha256:` with base-32; `nix-store --load-db` reads either.
  */
 export function normalizeNarHash(hash: string): string {
+  const sri = /^sha256-([A-Za-z0-9+/]{43}=)$/.exec(hash);
+  if (sri) return `sha256:${nixBase32(Uint8Array.from(Buffer.from(sri[1]!, 'base64')))}`;
   const [algorithm, digest] = hash.includes(':') ? hash.split(':', 2) : ['sha256', hash];
   if (algorithm !== 'sha256' || !digest) throw new Error(`nixdisk: unsupported NAR hash \`${hash}\` (only sha256 is known)`);
   if (/^[0-9a-f]{64}$/i.test(digest)) return `sha256:${nixBase32FromHex(digest)}`;
@@ -111,22 +114,125 @@ export async function realise(installables: string[], onProgress?: (line: string
 /** The store paths reachable from `storePaths` (included), with their registration. */
 export async function closureOf(storePaths: string[]): Promise<Closure> {
   if (storePaths.length === 0) return { paths: [], totalNarSize: 0 };
-  const requisites = await runNixTool('nix-store', ['--query', '--requisites', ...storePaths]);
-  if (requisites.exitCode !== 0) {
-    throw new NixStoreError(`Nix could not list the closure of ${describeList(storePaths)}:\n${lastLines(requisites.stderr, 20)}`, requisites.stderr);
-  }
-  const paths = requisites.stdout.split('\n').filter((line) => line !== '');
-  const dump = await runNixTool('nix-store', ['--dump-db', ...paths]);
-  if (dump.exitCode !== 0) {
-    throw new NixStoreError(`Nix could not read the registration of ${describeList(paths)}:\n${lastLines(dump.stderr, 20)}`, dump.stderr);
-  }
-  return closureFromInfos(parseRegistration(dump.stdout));
+  const { registered, invalid } = await registrationsOf(storePaths, true);
+  if (invalid.length > 0) throw new NixStoreError(`Nix could not read the closure of ${describeList(storePaths)}: ${describeList(invalid)} ${invalid.length === 1 ? 'is' : 'are'} not valid (not built)`, '');
+  return closureFromInfos(registered);
 }
 
 /**
- * One entry of the graph Nix writes for `exportReferencesGraph` into a structured-attrs
- * builder's `.attrs.json` (Nix 2.8: also `closureSize`, and `ca` for content-addressed paths).
+ * The registrations of `storePaths` (with `recursive`, and of everything they refer
+ * to) and the paths among them that are not valid, in one Nix start-up, where
+ * `nix-store --query --requisites` then `--dump-db` took two.
  */
+async function registrationsOf(storePaths: readonly string[], recursive: boolean): Promise<PathInfos> {
+  const run = await runNixTool('nix', ['--extra-experimental-features', 'nix-command', 'path-info', ...OFFLINE_OPTIONS, ...(recursive ? ['--recursive'] : []), '--json', ...storePaths]);
+  if (run.exitCode !== 0) {
+    throw new NixStoreError(`Nix could not read the registration of ${describeList([...storePaths])}:\n${lastLines(run.stderr, 20)}`, run.stderr);
+  }
+  return parsePathInfo(run.stdout);
+}
+
+/** One path of `nix path-info --json`; newer Nix keys them by path and leaves `path` out. */
+interface PathInfoJson {
+  path?: string;
+  /** false for a path that is not valid (Nix up to 2.18; later ones give null instead of the object). */
+  valid?: boolean;
+  narHash: string;
+  narSize: number;
+  references: string[];
+  deriver?: string | null;
+}
+
+interface PathInfos {
+  registered: StorePathInfo[];
+  invalid: string[];
+}
+
+/**
+ * `nix path-info --json`'s registrations: a list of objects with `path` (Nix up to
+ * 2.18), or an object keyed by path (2.19 on), the hash in either of Nix's forms. Pure.
+ */
+export function parsePathInfo(json: string): PathInfos {
+  const parsed = JSON.parse(json) as PathInfoJson[] | Record<string, PathInfoJson | null>;
+  const entries: [string, PathInfoJson | null][] = Array.isArray(parsed) ? parsed.map((info) => [info.path ?? '', info]) : Object.entries(parsed);
+  const result: PathInfos = { registered: [], invalid: [] };
+  for (const [path, info] of entries) {
+    if (!path.startsWith('/')) throw new Error(`nixdisk: nix path-info gave a registration without its store path: ${JSON.stringify(info)}`);
+    if (info === null || info.valid === false) {
+      result.invalid.push(path);
+      continue;
+    }
+    if (!Number.isSafeInteger(info.narSize) || !Array.isArray(info.references)) throw new Error(`nixdisk: nix path-info gave a malformed registration for ${path}`);
+    result.registered.push({ path, narHash: normalizeNarHash(info.narHash), narSize: info.narSize, deriver: info.deriver || null, references: [...info.references].sort() });
+  }
+  return result;
+}
+
+/**
+ * The output paths a derivation's text (its ATerm `Derive([(name,path,…),…],…)`)
+ * fixes, by output name; a content-addressed output, whose path is known only once
+ * built, is left out. Pure.
+ */
+export function derivationOutputs(aterm: string): Map<string, string> {
+  const outputs = new Map<string, string>();
+  const list = /^Derive\(\[(.*?)\]\s*,\s*\[/s.exec(aterm)?.[1] ?? '';
+  for (const [, name, path] of list.matchAll(/\("([^"]*)","([^"]*)","[^"]*","[^"]*"\)/g)) {
+    if (path!.startsWith('/')) outputs.set(name!, path!);
+  }
+  return outputs;
+}
+
+/**
+ * The store paths `installables` name (nix-store --realise's forms), read from their
+ * derivations; null when one is not fixed before it is built, or its derivation
+ * cannot be read.
+ */
+async function pathsOfInstallables(installables: readonly string[]): Promise<string[] | null> {
+  const paths: string[] = [];
+  for (const installable of installables) {
+    const [storePath, output] = installable.split('!', 2) as [string, string | undefined];
+    if (output === undefined && !storePath.endsWith('.drv')) {
+      paths.push(storePath);
+      continue;
+    }
+    const outputs = derivationOutputs(await readFile(storePath, 'utf8').catch(() => ''));
+    const wanted = output === undefined ? [...outputs.values()] : [outputs.get(output)];
+    if (wanted.length === 0 || wanted.some((p) => p === undefined)) return null;
+    paths.push(...(wanted as string[]));
+  }
+  return paths;
+}
+
+/**
+ * The host's store as `nixdisk build` uses it: `realise` builds what the arguments
+ * name, `closureOf` reads the image's closure. When everything is built already (a
+ * rebuild, a system built before), one query of the registrations stands for both:
+ * realise only checks, and the closure is taken from what that query read.
+ */
+export function hostStore(onBuildLine?: (line: string) => void): { realise: (installables: string[]) => Promise<void>; closureOf: (roots: string[]) => Promise<Closure> } {
+  let known: StorePathInfo[] | undefined;
+  return {
+    realise: async (installables) => {
+      if (installables.length === 0) return;
+      const paths = await pathsOfInstallables(installables);
+      // A query Nix refuses is left to the realise and the closure query to explain.
+      const found = paths && (await registrationsOf(paths, true).catch(() => null));
+      if (found && found.invalid.length === 0) {
+        known = found.registered;
+        return;
+      }
+      await realise(installables, onBuildLine);
+    },
+    closureOf: async (roots) => {
+      const graph = known;
+      if (graph && roots.every((root) => graph.some((info) => root === info.path || root.startsWith(`${info.path}/`)))) {
+        return closureFromGraph(graph.map((info) => ({ ...info, deriver: info.deriver ?? undefined })), roots);
+      }
+      return closureOf(roots);
+    },
+  };
+}
+
 export interface ExportedPathInfo {
   path: string;
   narHash: string;

@@ -2,6 +2,7 @@ import { mkdtemp, realpath, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../package.js';
+import { currentCancelSignal, stopToolsOn } from '../tools.js';
 import { OFFLINE_OPTIONS, runNixTool, type NixRun } from './run.js';
 import { substituteNixpkgs } from './substitute.js';
 import type { SerializedCall } from './serialized.js';
@@ -140,22 +141,43 @@ function isSerializedCall(value: unknown): value is SerializedCall {
  */
 export async function evaluateCallSite(request: EvaluateRequest): Promise<{ args: SerializedCall; route: 'substitute' | 'shim' }> {
   const cwd = request.cwd ?? process.cwd();
-  const nixpkgs = await nixpkgsOnSearchPath(request.includes, cwd);
-  if (nixpkgs) {
-    const work = await mkdtemp(path.join(os.tmpdir(), 'nixdisk-nixpkgs-'));
-    try {
-      const substitute = path.join(work, 'nixpkgs');
-      await substituteNixpkgs(nixpkgs, substitute, 'link');
-      const run = await runNixTool('nix-instantiate', evaluationArguments(request, cwd, substitute), { cwd });
-      if (run.exitCode === 0 || !/is not a make-disk-image call/.test(run.stderr)) {
-        return { args: parseCallOutput(run, request), route: 'substitute' };
-      }
-    } finally {
-      await rm(work, { recursive: true, force: true });
+  const shimArguments = evaluationArguments(request, cwd);
+  // Looking nixpkgs up costs a Nix start-up; when there is none, the shim's evaluation
+  // is what follows, so it starts alongside and only waits for the answer, and it stops
+  // when the answer is a nixpkgs to substitute (its evaluation would be thrown away).
+  const shimStopped = new AbortController();
+  const outer = currentCancelSignal();
+  const stopShim = () => shimStopped.abort(outer?.reason);
+  outer?.addEventListener('abort', stopShim, { once: true });
+  const shim = stopToolsOn(shimStopped.signal, () => runNixTool('nix-instantiate', shimArguments, { cwd }));
+  // Its rejection, once stopped, is expected and never awaited.
+  shim.catch(() => undefined);
+  try {
+    const nixpkgs = await nixpkgsOnSearchPath(request.includes, cwd);
+    if (nixpkgs) {
+      shimStopped.abort();
+      const substituted = await evaluateWithSubstitute(request, cwd, nixpkgs);
+      if (substituted) return { args: substituted, route: 'substitute' };
+      return { args: parseCallOutput(await runNixTool('nix-instantiate', shimArguments, { cwd }), request), route: 'shim' };
     }
+    return { args: parseCallOutput(await shim, request), route: 'shim' };
+  } finally {
+    outer?.removeEventListener('abort', stopShim);
   }
-  const run = await runNixTool('nix-instantiate', evaluationArguments(request, cwd), { cwd });
-  return { args: parseCallOutput(run, request), route: 'shim' };
+}
+
+/** The call evaluated against a substitute of `nixpkgs`, or null when the file's call does not go through it. */
+async function evaluateWithSubstitute(request: EvaluateRequest, cwd: string, nixpkgs: string): Promise<SerializedCall | null> {
+  const work = await mkdtemp(path.join(os.tmpdir(), 'nixdisk-nixpkgs-'));
+  try {
+    const substitute = path.join(work, 'nixpkgs');
+    await substituteNixpkgs(nixpkgs, substitute, 'link');
+    const run = await runNixTool('nix-instantiate', evaluationArguments(request, cwd, substitute), { cwd });
+    if (run.exitCode !== 0 && /is not a make-disk-image call/.test(run.stderr)) return null;
+    return parseCallOutput(run, request);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
 }
 
 function parseCallOutput(run: NixRun, request: EvaluateRequest): SerializedCall {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { evaluateCallSite, instantiate } from '../../src/nix/evaluate.js';
 import { installablesOf } from '../../src/nix/serialized.js';
-import { closureOf, formatRegistration, narHashOf, NixStoreError, parseRegistration, realise, type Closure } from '../../src/nix/closure.js';
+import { closureOf, formatRegistration, hostStore, narHashOf, NixStoreError, parseRegistration, realise, type Closure } from '../../src/nix/closure.js';
 import { PACKAGE_ROOT } from '../../src/package.js';
 import { removeTree } from '../../src/remove-tree.js';
 
@@ -134,6 +134,39 @@ describe('realise', () => {
     expect(await realise([root!])).toEqual([root]);
     expect(await realise([])).toEqual([]);
     expect(await closureOf([])).toEqual({ paths: [], totalNarSize: 0 });
+  });
+});
+
+describe('hostStore', () => {
+  it('builds what is not built yet, then reads the closure', async () => {
+    const dir = mkdtempSync(path.join(scratch, 'host-store-'));
+    const marker = `nixdisk-host-store-${process.pid}-${Date.now()}`;
+    writeFileSync(
+      path.join(dir, 'fresh.nix'),
+      `derivation { name = "${marker}"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "echo ${marker}-log; /bin/mkdir $out" ]; }\n`,
+    );
+    const [drv] = await instantiate({ file: path.join(dir, 'fresh.nix'), includes: [] });
+    const lines: string[] = [];
+    const store = hostStore((line) => lines.push(line));
+    await store.realise([`${drv}!out`]);
+    expect(lines).toContain(`${marker}-log`);
+    const output = execFileSync('nix-store', ['--query', '--outputs', drv!]).toString().trim();
+    expect((await store.closureOf([output])).paths.map((p) => p.path)).toEqual([output]);
+  });
+
+  it.each([
+    ['drv!out', (drv: string) => `${drv}!out`],
+    ['a bare .drv (all outputs)', (drv: string) => drv],
+  ])('gives, for built paths named as %s, the closure closureOf reads', async (_form, installable) => {
+    const [drv] = await instantiate({ file: FIXTURE, includes: [] });
+    const [root] = await realise([`${drv}!out`]);
+    const store = hostStore();
+    await store.realise([installable(drv!)]);
+    const expected = await closureOf([root!]);
+    expect(await store.closureOf([root!])).toEqual(expected);
+    // A root inside a store path (make-disk-image's additionalPaths may name one).
+    const inside = path.join(root!, 'bin');
+    expect(await store.closureOf([inside])).toEqual(await closureOf([inside]));
   });
 });
 

@@ -12,7 +12,7 @@
  * and journal times; e2fsprogs 1.47.0 ignores SOURCE_DATE_EPOCH), `-U` and `-E
  * hash_seed=`, equal trees give equal bytes, whenever and wherever they were copied.
  */
-import { open, rm } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { runTool, ToolFailedError } from '../../tools.js';
 import { assertEpochInRange, assertLabelFits, createSparseFile, fittedSize, withScratchDir, writingOutput } from './common.js';
@@ -172,7 +172,8 @@ export function contiguousDemand(tree: readonly TreeEntry[], blockSize: number):
 type Demand = ReturnType<typeof contiguousDemand>;
 
 /** Whether the tree fits an empty filesystem with spare blocks left: its layout, or how many blocks it lacks. */
-type Probe = { fits: true; layout: Ext4Layout } | { fits: false; lacking: number; exact: boolean };
+type Probe = { fits: true; layout: Ext4Layout } | Shortfall;
+type Shortfall = { fits: false; lacking: number; exact: boolean };
 
 /**
  * Formats `file` empty at `blocks` blocks and checks the tree against it: first the
@@ -183,6 +184,12 @@ type Probe = { fits: true; layout: Ext4Layout } | { fits: false; lacking: number
  * refuses a size that small.
  */
 async function probe(build: Omit<FilesystemBuild, 'sizeBytes' | 'output'>, file: string, blocks: number, tree: readonly TreeEntry[], demand: Demand, spareBlocks: number): Promise<Probe> {
+  const counted = await formattedEmpty(build, file, blocks, demand, spareBlocks);
+  return counted.fits ? laidOut(build, file, tree, spareBlocks) : counted;
+}
+
+/** The first half of a probe: formats `file` empty and compares its free counts with the demand. */
+async function formattedEmpty(build: Omit<FilesystemBuild, 'sizeBytes' | 'output'>, file: string, blocks: number, demand: Demand, spareBlocks: number): Promise<{ fits: true } | Shortfall> {
   const empty = await emptyFilesystem(build, file, blocks);
   // Below mke2fs' smallest ext4 (60 blocks with e2fsprogs 1.47): step up by a guess.
   if (empty === null) return { fits: false, lacking: Math.max(16, Math.ceil(blocks / 16)), exact: false };
@@ -191,7 +198,11 @@ async function probe(build: Omit<FilesystemBuild, 'sizeBytes' | 'output'>, file:
     const forInodes = Math.ceil((blocks * demand.inodes) / Math.max(1, empty.freeInodes));
     return { fits: false, lacking: Math.max(lackingBlocks, forInodes - blocks, 1), exact: false };
   }
-  if (lackingBlocks > 0) return { fits: false, lacking: lackingBlocks, exact: true };
+  return lackingBlocks > 0 ? { fits: false, lacking: lackingBlocks, exact: true } : { fits: true };
+}
+
+/** The second half of a probe: the tree's real layout in the empty filesystem `file`. */
+async function laidOut(build: Omit<FilesystemBuild, 'sizeBytes' | 'output'>, file: string, tree: readonly TreeEntry[], spareBlocks: number): Promise<Probe> {
   try {
     const layout = await layOutExt4(file, tree, toolEnv(build));
     const shortfall = layout.population.blocksUsed + spareBlocks - layout.freeBlocks;
@@ -240,7 +251,12 @@ const FITTING_STEPS = 4;
 /**
  * The filesystem at the smallest of the sizes the Fit allows that holds the tree with
  * its spare bytes free: probing at the allowed sizes themselves, the probe that fits is
- * the filesystem, so the tree is planned once and the size costs a mke2fs or two.
+ * the filesystem, so the tree is planned once and the size costs a few mke2fs runs.
+ *
+ * After the first probe (at the tree's own demand, short by mke2fs' metadata), each
+ * step also formats the next allowed size, in a file beside, on the other core: the
+ * step's own size is then often short by a few blocks only, and the next size answers
+ * at once instead of after another round.
  */
 async function prepareFitting(build: Omit<FilesystemBuild, 'sizeBytes'>, fit: Fit): Promise<PendingFilesystem> {
   validate(build);
@@ -249,21 +265,40 @@ async function prepareFitting(build: Omit<FilesystemBuild, 'sizeBytes'>, fit: Fi
   const { spareBytes, workDir } = fit;
   const sizeFor = (neededBytes: number) => fittedSize(fit, neededBytes);
   const spareBlocks = Math.ceil(spareBytes / BLOCK);
+  const beside = `${build.output}.next`;
   return writingOutput(build, async () => {
-    const tryAt = (size: number) => probe(build, build.output, Math.floor(size / BLOCK), tree, demand, spareBlocks);
-    // A size that lacks n blocks is not helped by fewer than n more, so no allowed size
-    // below it plus n fits: stepping there never skips the smallest allowed size that does.
-    let size = sizeFor((demand.blocks + spareBlocks) * BLOCK);
-    for (let step = 0; step < FITTING_STEPS; step++) {
-      const result = await tryAt(size);
-      if (result.fits) return pending(result.layout, epochOf(build));
-      if (!result.exact) break;
-      size = sizeFor((Math.floor(size / BLOCK) + result.lacking) * BLOCK);
+    try {
+      const blocksOf = (size: number) => Math.floor(size / BLOCK);
+      // A size that lacks n blocks is not helped by fewer than n more, so no allowed size
+      // below it plus n fits: stepping there never skips the smallest allowed size that does.
+      let size = sizeFor((demand.blocks + spareBlocks) * BLOCK);
+      for (let step = 0; step < FITTING_STEPS; step++) {
+        const next = sizeFor(size + 1);
+        const [here, there] = await Promise.all([
+          formattedEmpty(build, build.output, blocksOf(size), demand, spareBlocks),
+          step > 0 ? formattedEmpty(build, beside, blocksOf(next), demand, spareBlocks) : null,
+        ]);
+        let result: Probe;
+        if (here.fits) {
+          result = await laidOut(build, build.output, tree, spareBlocks);
+        } else if (there?.fits && here.exact && sizeFor((blocksOf(size) + here.lacking) * BLOCK) === next) {
+          await rename(beside, build.output);
+          size = next;
+          result = await laidOut(build, build.output, tree, spareBlocks);
+        } else {
+          result = here;
+        }
+        if (result.fits) return pending(result.layout, epochOf(build));
+        if (!result.exact) break;
+        size = sizeFor((blocksOf(size) + result.lacking) * BLOCK);
+      }
+      size = sizeFor(await predictedSize({ ...build, tree }, workDir, spareBytes));
+      const result = await probe(build, build.output, blocksOf(size), tree, demand, spareBlocks);
+      if (!result.fits) throw new FilesystemTooSmallError('ext4', size, `the tree still lacks ${result.lacking} blocks at the predicted size`);
+      return pending(result.layout, epochOf(build));
+    } finally {
+      await rm(beside, { force: true });
     }
-    size = sizeFor(await predictedSize({ ...build, tree }, workDir, spareBytes));
-    const result = await tryAt(size);
-    if (!result.fits) throw new FilesystemTooSmallError('ext4', size, `the tree still lacks ${result.lacking} blocks at the predicted size`);
-    return pending(result.layout, epochOf(build));
   });
 }
 

@@ -87,32 +87,59 @@ class ScannedEntry implements TreeEntry {
 /**
  * Every entry under `root` (not the root itself), and each graft (a host path that
  * appears in the directory `graftDir` of the tree, '' for its root, under its base name,
- * read where it is), parents before children, names in byte order. Synchronous calls
- * on purpose: one awaited lstat per entry cost 1.3 s on a 10k-entry store where the
- * same walk done synchronously takes 0.1 s.
+ * read where it is), parents before children, names in byte order.
+ *
+ * The grafts are read first: they are most of the work (the store paths), and while
+ * the staged root is still being written, until `rootWritten` settles, by tools that
+ * go on between one graft and the next. Synchronous calls within a graft on purpose:
+ * one awaited lstat per entry cost 1.3 s on a 10k-entry store where the same walk done
+ * synchronously takes 0.1 s.
  */
-export async function scanTree(root: string, grafts: readonly string[] = [], graftDir = ''): Promise<TreeEntry[]> {
+export async function scanTree(root: string, grafts: readonly string[] = [], graftDir = '', rootWritten?: Promise<unknown>): Promise<TreeEntry[]> {
+  const grafted: GraftedEntries = { dir: graftDir, byName: new Map() };
+  for (const graft of grafts) {
+    const name = basename(graft);
+    const path = graftDir === '' ? name : `${graftDir}/${name}`;
+    const entries: TreeEntry[] = [];
+    addEntry(entries, path, { host: graft, cut: path.length }, null);
+    grafted.byName.set(name, { host: graft, entries });
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  await rootWritten;
   const entries: TreeEntry[] = [];
-  const add = (path: string, origin: Origin): void => {
-    const entry = new ScannedEntry(path, origin, lstatSync(origin.host + path.slice(origin.cut)));
-    entries.push(entry);
-    if (entry.kind === 'directory') walk(path, origin);
-  };
-  const walk = (relative: string, origin: Origin): void => {
-    const dir = origin.host + relative.slice(origin.cut);
-    const children = new Map<string, Origin>(readdirSync(dir).map((name) => [name, origin]));
-    if (relative === graftDir) {
-      for (const graft of grafts) {
-        const name = basename(graft);
-        const clash = children.get(name);
-        if (clash) throw new Error(`two sources for /${graftDir === '' ? '' : `${graftDir}/`}${name} in the tree: ${join(dir, name)} and ${graft}`);
-        children.set(name, { host: graft, cut: (relative === '' ? name : `${relative}/${name}`).length });
-      }
-    }
-    for (const name of inByteOrder([...children.keys()])) add(relative === '' ? name : `${relative}/${name}`, children.get(name)!);
-  };
-  walk('', { host: join(root, '/'), cut: 0 });
+  walkDirectory(entries, '', { host: join(root, '/'), cut: 0 }, grafted);
   return entries;
+}
+
+/** The grafts' entries, read ahead, by the name each has in the directory `dir`. */
+interface GraftedEntries {
+  dir: string;
+  byName: Map<string, { host: string; entries: TreeEntry[] }>;
+}
+
+function addEntry(entries: TreeEntry[], path: string, origin: Origin, grafted: GraftedEntries | null): void {
+  const entry = new ScannedEntry(path, origin, lstatSync(origin.host + path.slice(origin.cut)));
+  entries.push(entry);
+  if (entry.kind === 'directory') walkDirectory(entries, path, origin, grafted);
+}
+
+function walkDirectory(entries: TreeEntry[], relative: string, origin: Origin, grafted: GraftedEntries | null): void {
+  const dir = origin.host + relative.slice(origin.cut);
+  const names = readdirSync(dir);
+  const graftsHere = grafted && relative === grafted.dir ? grafted.byName : undefined;
+  if (graftsHere) {
+    for (const name of names) {
+      const clash = graftsHere.get(name);
+      if (clash) throw new Error(`two sources for /${relative === '' ? '' : `${relative}/`}${name} in the tree: ${join(dir, name)} and ${clash.host}`);
+    }
+    names.push(...graftsHere.keys());
+  }
+  for (const name of inByteOrder(names)) {
+    const ahead = graftsHere?.get(name);
+    // One push per entry: a spread of a large graft's entries would overflow the stack.
+    if (ahead) for (const entry of ahead.entries) entries.push(entry);
+    else addEntry(entries, relative === '' ? name : `${relative}/${name}`, origin, grafted);
+  }
 }
 
 /**

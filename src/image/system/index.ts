@@ -10,10 +10,8 @@
  */
 import { copyFile, chmod, lstat, mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { StorePathInfo } from '../../nix/closure.js';
 import type { ImageOptions } from '../../options.js';
 import { checkContents, copyContents, planContents, type PlannedContents } from './contents.js';
-import { writeNixDatabase } from './nix-db.js';
 import { systemSkeleton, writeSkeleton } from './profiles.js';
 import { idMapFile, ownerId, resolveIds, type ResolvedIds, type UserSpec } from './users.js';
 
@@ -108,17 +106,11 @@ export interface OwnedPath {
 
 /**
  * Writes the staged root into `rootDir` (which exists and is empty): contents first,
- * as nixpkgs copies them before nixos-install, then the skeleton, configuration.nix,
- * the uid/gid maps and the Nix database registering `closure` exactly.
+ * as nixpkgs copies them before nixos-install, then the skeleton, configuration.nix and
+ * the uid/gid maps. The Nix database is made beside it (nix-db.ts): its tools run while
+ * this and the tree scan go on.
  */
-export async function stageSystem(
-  checked: CheckedSystem,
-  options: ImageOptions,
-  closure: readonly StorePathInfo[],
-  rootDir: string,
-  scratchDir: string,
-  pinnedTime: number | null,
-): Promise<OwnedPath[]> {
+export async function stageSystem(checked: CheckedSystem, options: ImageOptions, rootDir: string): Promise<OwnedPath[]> {
   const named = await copyContents(checked.contents, rootDir);
   await writeSkeleton(systemSkeleton({ toplevel: checked.toplevel, channel: checked.channel }), rootDir);
   if (options.configFile !== null) {
@@ -137,7 +129,6 @@ export async function stageSystem(
       await chmod(path.join(dir, name), 0o644);
     }
   }
-  await writeNixDatabase(closure, rootDir, scratchDir, pinnedTime);
   const ids = checked.ids ?? { uids: new Map(), gids: new Map(), allocated: new Set<string>() };
   const spec = checked.spec ?? { users: {}, groups: {}, allocator: 'update-users-groups' as const };
   return named.map((owner) => ({

@@ -22,10 +22,11 @@ export function pinRegistrationTimesSql(epoch: number): string {
 }
 
 /**
- * Writes db.sqlite, schema and big-lock into `<rootDir>/nix/var/nix/db` registering
- * exactly `paths`. `scratchDir` holds Nix's state directory meanwhile.
+ * Makes the database registering exactly `paths` in Nix's state directory under
+ * `scratchDir`, and returns the folder holding it, for installNixDatabase. Only tools
+ * run meanwhile, so the build goes on with other work until it is needed.
  */
-export async function writeNixDatabase(paths: readonly StorePathInfo[], rootDir: string, scratchDir: string, pinnedTime: number | null): Promise<void> {
+export async function buildNixDatabase(paths: readonly StorePathInfo[], scratchDir: string, pinnedTime: number | null): Promise<string> {
   const stateDir = path.join(scratchDir, 'nix-state');
   await mkdir(stateDir, { recursive: true });
   // NIX_REMOTE=local: never the daemon's database, whoever runs the build.
@@ -35,6 +36,11 @@ export async function writeNixDatabase(paths: readonly StorePathInfo[], rootDir:
   });
   const builtDb = path.join(stateDir, 'db');
   if (pinnedTime !== null) await runTool('sqlite3', [path.join(builtDb, 'db.sqlite'), pinRegistrationTimesSql(pinnedTime)]);
+  return builtDb;
+}
+
+/** Puts db.sqlite, schema and big-lock from buildNixDatabase's folder into `<rootDir>/nix/var/nix/db`. */
+export async function installNixDatabase(builtDb: string, rootDir: string): Promise<void> {
   const dbDir = path.join(rootDir, NIX_DB_DIR);
   await mkdir(dbDir, { recursive: true });
   for (const name of ['db.sqlite', 'schema']) {
