@@ -17,9 +17,9 @@
 #
 # Which nixdisk runs: with a real nixpkgs as `pkgs`, the nixdisk package built from this
 # repository (package.nix) with its tools from nixpkgs; otherwise (a stand-in `pkgs`, as
-# on machines without nixpkgs) this checkout's dist/nixdisk.js, copied to the store, under
-# the host's node and tools, which a sandboxed build must then be given with
-# `extra-sandbox-paths` (/bin /usr /lib /lib64).
+# on machines without nixpkgs) this checkout's dist/nixdisk.js and its chunks, copied to
+# the store, under the host's node and tools, which a sandboxed build must then be given
+# with `extra-sandbox-paths` (/bin /usr /lib /lib64).
 { pkgs
 , lib
 , config
@@ -136,9 +136,13 @@ let
   # remote builder) reads it as an input, whatever the checkout's permissions, and
   # another nixdisk makes another derivation rather than reusing an older image.
   checkout = toString ../.;
+  # The bin loads its commands' code from dist/chunks/ (scripts/bundle.mjs); the rest of
+  # dist/ is tsc's output, which the bin never reads.
   isHostCliFile = file: _type:
-    let relative = builtins.substring (builtins.stringLength checkout + 1) (builtins.stringLength file) (toString file);
-    in builtins.elem relative [ "package.json" "dist" "dist/nixdisk.js" "nixlib" ] || builtins.substring 0 7 relative == "nixlib/";
+    let
+      relative = builtins.substring (builtins.stringLength checkout + 1) (builtins.stringLength file) (toString file);
+      under = folder: builtins.substring 0 (builtins.stringLength folder + 1) relative == "${folder}/";
+    in builtins.elem relative [ "package.json" "dist" "dist/nixdisk.js" "dist/chunks" "nixlib" ] || under "dist/chunks" || under "nixlib";
   hostCli = builtins.path { name = "nixdisk-host-cli"; path = ../.; filter = isHostCliFile; };
 
   image = derivation {

@@ -23,7 +23,7 @@ import {
   type SerializedCall,
 } from './nix/serialized.js';
 import { stopToolsOn } from './tools.js';
-import { NO_RANGE, type SourceRange } from './syntax/range.js';
+import { NO_RANGE } from './syntax/range.js';
 
 export interface BuildRequest extends EvaluateRequest {
   /** `file` is a flake installable (`DIR#nixosConfigurations.HOST.config.system.build.NAME`), its nixpkgs the named input. */
@@ -113,11 +113,7 @@ export async function buildEvaluatedCall(call: SerializedCall, build: EvaluatedC
   const { emit, signal } = build;
   const started = build.started ?? performance.now();
   const where = build.file?.path ?? build.origin ?? 'the make-disk-image call';
-  const given = locatedArguments(call, build.file);
-  if (call.defaultEfiVariables != null && !given.attrs.has('efiVariables')) {
-    given.attrs.set('efiVariables', { value: valueFromJson(call.defaultEfiVariables, given.callRange), nameRange: given.callRange });
-  }
-  const { args, diagnostics } = checkArguments(given.attrs, given.callRange, given.callRange, new Set(['pkgs', 'lib']));
+  const { args, diagnostics } = checkEvaluatedArguments(call, build.file);
   const errors = diagnostics.filter((d) => d.severity === 'error');
   if (errors.length > 0) throw new ArgumentsError(where, errors);
   const options = toImageOptions(args);
@@ -149,11 +145,19 @@ export async function buildEvaluatedCall(call: SerializedCall, build: EvaluatedC
 }
 
 /**
- * The evaluated arguments as Values, placed where the file spells them when the call
- * site that was evaluated can be told among the file's, so rule violations point at source.
+ * make-disk-image's rules and defaults on the evaluated arguments, each diagnostic placed
+ * where `file` spells what it is about. Checked unplaced first: most builds have nothing
+ * to report, and parsing the file (tree-sitter's native addon, its grammar, the call-site
+ * query) only to place nothing was part of every build's start.
  */
-function locatedArguments(call: SerializedCall, file: { path: string; text: string } | undefined): { attrs: Map<string, Attr>; callRange: SourceRange } {
-  const site = file ? evaluatedCallSite(analyzeFile(file.path, file.text).callSites, call) : undefined;
+export function checkEvaluatedArguments(call: SerializedCall, file: { path: string; text: string } | undefined): ReturnType<typeof checkArguments> {
+  const unplaced = checkArgumentsAt(call, undefined);
+  if (unplaced.diagnostics.length === 0 || !file) return unplaced;
+  return checkArgumentsAt(call, evaluatedCallSite(analyzeFile(file.path, file.text).callSites, call));
+}
+
+/** The evaluated arguments as Values, checked; placed at `site`'s spelling of them when it is known. */
+function checkArgumentsAt(call: SerializedCall, site: AnalyzedCallSite | undefined): ReturnType<typeof checkArguments> {
   const callRange = site?.range ?? NO_RANGE;
   const staticAttrs = site?.argument.kind === 'attrs' ? site.argument.attrs : undefined;
   const attrs = new Map<string, Attr>();
@@ -165,10 +169,16 @@ function locatedArguments(call: SerializedCall, file: { path: string; text: stri
     add(name, name === 'config' ? { $dynamic: 'the NixOS configuration' } : value);
   }
   for (const name of Object.keys(call.unknownArguments)) add(name, { $dynamic: 'an argument make-disk-image does not take' });
-  return { attrs, callRange };
+  if (call.defaultEfiVariables != null && !attrs.has('efiVariables')) {
+    attrs.set('efiVariables', { value: valueFromJson(call.defaultEfiVariables, callRange), nameRange: callRange });
+  }
+  return checkArguments(attrs, callRange, callRange, UNSERIALIZED_ARGUMENTS);
 }
 
-/** Arguments serialize-args.nix leaves out, so a static call site's names are compared without them. */
+/**
+ * Arguments serialize-args.nix leaves out: the rules take them as given, and a static call
+ * site's names are compared without them.
+ */
 const UNSERIALIZED_ARGUMENTS = new Set(['pkgs', 'lib']);
 
 /**

@@ -1,7 +1,7 @@
 /**
  * Where nixdisk's own files (nixlib/, grammar/, package.json) are: found by walking up
  * from this module, so it holds whether the code runs from src/ (vitest), from dist/src/
- * (tsc) or from the one-file bundle dist/nixdisk.js.
+ * (tsc) or from the bundle's dist/nixdisk.js and dist/chunks/.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';

@@ -1,6 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
 import { catchInterrupts } from './interrupt.js';
-import { diagnosticPaint, err, out } from './output.js';
 
 interface BuildArguments {
   file?: string;
@@ -51,6 +50,7 @@ const build: CommandModule<object, BuildArguments> = {
       .example("$0 build '<nixpkgs/nixos>' -A config.system.build.qcow -I nixos-config=./configuration.nix", 'an image a NixOS configuration defines')
       .example('$0 build --flake .#nixosConfigurations.host.config.system.build.qcow', 'the same from a flake') as Argv<BuildArguments>,
   handler: async (argv) => {
+    const { diagnosticPaint, err, out } = await import('./output.js');
     const usageError = usageErrorOf(argv);
     if (usageError) {
       // As main.ts reports yargs' own usage errors.

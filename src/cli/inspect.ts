@@ -1,6 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
 import { catchInterrupts } from './interrupt.js';
-import { err, out } from './output.js';
 
 interface InspectArguments {
   image: string;
@@ -15,6 +14,7 @@ const inspect: CommandModule<object, InspectArguments> = {
       .positional('image', { type: 'string', describe: 'an image file, or an output folder', demandOption: true })
       .option('json', { type: 'boolean', default: false, describe: 'print JSON' }) as Argv<InspectArguments>,
   handler: async (argv) => {
+    const { err, out } = await import('./output.js');
     const { mkdtemp } = await import('node:fs/promises');
     const os = await import('node:os');
     const path = await import('node:path');

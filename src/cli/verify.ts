@@ -1,6 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
 import { catchInterrupts } from './interrupt.js';
-import { err, out } from './output.js';
 
 interface VerifyArguments {
   image: string;
@@ -15,6 +14,7 @@ const verify: CommandModule<object, VerifyArguments> = {
       .positional('image', { type: 'string', describe: 'an image file, or an output folder of nixdisk build / nix-build', demandOption: true })
       .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' }) as Argv<VerifyArguments>,
   handler: async (argv) => {
+    const { err, out } = await import('./output.js');
     const { verifyImage, reportIsClean } = await import('../verify.js');
     const interrupts = catchInterrupts(() => process.stderr.write(err.yellow('\nnixdisk: interrupted, cleaning up\n')));
     try {

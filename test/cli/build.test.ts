@@ -9,7 +9,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeFile } from '../../src/analysis/analyze.js';
-import { evaluatedCallSite } from '../../src/build.js';
+import { checkEvaluatedArguments, evaluatedCallSite } from '../../src/build.js';
 import type { SerializedCall } from '../../src/nix/serialized.js';
 import { FIXTURE_CLOSURE, writeCall } from '../helpers/build-fixture.js';
 import { caseFolder, expectNoStackTrace, expectNothingLeft, nixdisk } from '../integration/fixtures/cli.js';
@@ -292,5 +292,53 @@ describe('evaluatedCallSite: which call of a file -A evaluated', () => {
     const one = analyzeFile('/x/one.nix', 'import <nixpkgs/nixos/lib/make-disk-image.nix> (import ./args.nix)').callSites;
     expect(one).toHaveLength(1);
     expect(evaluatedCallSite(one, call({ format: 'raw' }))).toBe(one[0]);
+  });
+});
+
+describe('checkEvaluatedArguments: diagnostics point where the file spells the argument', () => {
+  const FILE = `import <nixpkgs/nixos/lib/make-disk-image.nix> {
+  pkgs = p; lib = l; config = { };
+  format = "raw";
+  partitionTableType = PARTITION_TABLE_TYPE;
+  bootSize = "256M";
+}
+`;
+  /** A file whose text counts its reads: read means parsed. */
+  const countingFile = (partitionTableType: string) => {
+    const text = FILE.replace('PARTITION_TABLE_TYPE', JSON.stringify(partitionTableType));
+    const file = {
+      reads: 0,
+      path: '/x/image.nix',
+      get text() {
+        file.reads++;
+        return text;
+      },
+    };
+    return file;
+  };
+  const evaluated = (partitionTableType: string) =>
+    ({ arguments: { config: {}, format: 'raw', partitionTableType, bootSize: '256M' }, unknownArguments: {} }) as SerializedCall;
+  /** 1-based line:column, as nixdisk prints it. */
+  const at = (range: { start: { line: number; column: number } }) => `${range.start.line + 1}:${range.start.column + 1}`;
+
+  it.each([
+    ['an error at the value', 'gpt', 'invalid-partition-table-type', '4:24'],
+    ['a warning at the argument\'s name', 'legacy', 'no-effect', '5:3'],
+  ])('%s, found by parsing the file once there is something to place', (_, table, code, where) => {
+    const file = countingFile(table);
+    const { diagnostics } = checkEvaluatedArguments(evaluated(table), file);
+    expect(diagnostics.map((d) => [d.code, at(d.range)])).toEqual([[code, where]]);
+    expect(file.reads).toBeGreaterThan(0);
+    // Without the file the same diagnostic has nowhere to point but the file's start.
+    expect(checkEvaluatedArguments(evaluated(table), undefined).diagnostics.map((d) => [d.code, at(d.range)])).toEqual([[code, '1:1']]);
+  });
+
+  it('arguments with nothing to report: the file is never parsed, the defaults are applied', () => {
+    const file = countingFile('efi');
+    const { args, diagnostics } = checkEvaluatedArguments(evaluated('efi'), file);
+    expect(diagnostics).toEqual([]);
+    expect(file.reads).toBe(0);
+    expect(args.get('partitionTableType')).toMatchObject({ value: { kind: 'string', value: 'efi' }, isDefault: false });
+    expect(args.get('fsType')).toMatchObject({ value: { kind: 'string', value: 'ext4' }, isDefault: true });
   });
 });
