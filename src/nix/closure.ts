@@ -45,37 +45,6 @@ export function normalizeNarHash(hash: string): string {
 }
 
 /**
- * Parses the registration text of `nix-store --dump-db` or closureInfo: per path,
- * the path, NAR hash, NAR size, deriver (possibly empty), the number of references,
- * then one reference per line.
- */
-export function parseRegistration(text: string): StorePathInfo[] {
-  const lines = text.split('\n');
-  if (lines[lines.length - 1] === '') lines.pop();
-  const infos: StorePathInfo[] = [];
-  let at = 0;
-  const take = (what: string): string => {
-    const line = lines[at];
-    if (line === undefined) throw new Error(`nixdisk: registration ends early: expected ${what} at line ${at + 1}`);
-    at++;
-    return line;
-  };
-  while (at < lines.length) {
-    const path = take('a store path');
-    if (!path.startsWith('/')) throw new Error(`nixdisk: registration line ${at}: expected a store path, got \`${path}\``);
-    const narHash = normalizeNarHash(take(`the NAR hash of ${path}`));
-    const narSizeText = take(`the NAR size of ${path}`);
-    if (!/^\d+$/.test(narSizeText)) throw new Error(`nixdisk: registration line ${at}: bad NAR size \`${narSizeText}\` for ${path}`);
-    const deriver = take(`the deriver of ${path}`);
-    const countText = take(`the reference count of ${path}`);
-    if (!/^\d+$/.test(countText)) throw new Error(`nixdisk: registration line ${at}: bad reference count \`${countText}\` for ${path}`);
-    const references = Array.from({ length: Number(countText) }, () => take(`a reference of ${path}`)).sort();
-    infos.push({ path, narHash, narSize: Number(narSizeText), deriver: deriver === '' ? null : deriver, references });
-  }
-  return infos;
-}
-
-/**
  * The closureInfo `registration` file for these paths (FACTS §6.2): the deriver
  * line left empty as closureInfo does, no trailing blank line. `nix-store --load-db`
  * reads it.
@@ -114,18 +83,18 @@ export async function realise(installables: string[], onProgress?: (line: string
 /** The store paths reachable from `storePaths` (included), with their registration. */
 export async function closureOf(storePaths: string[]): Promise<Closure> {
   if (storePaths.length === 0) return { paths: [], totalNarSize: 0 };
-  const { registered, invalid } = await registrationsOf(storePaths, true);
+  const { registered, invalid } = await registrationsOf(storePaths);
   if (invalid.length > 0) throw new NixStoreError(`Nix could not read the closure of ${describeList(storePaths)}: ${describeList(invalid)} ${invalid.length === 1 ? 'is' : 'are'} not valid (not built)`, '');
   return closureFromInfos(registered);
 }
 
 /**
- * The registrations of `storePaths` (with `recursive`, and of everything they refer
- * to) and the paths among them that are not valid, in one Nix start-up, where
- * `nix-store --query --requisites` then `--dump-db` took two.
+ * The registrations of `storePaths` and of everything they refer to, and the paths
+ * among them that are not valid, in one Nix start-up, where `nix-store --query
+ * --requisites` then `--dump-db` took two.
  */
-async function registrationsOf(storePaths: readonly string[], recursive: boolean): Promise<PathInfos> {
-  const run = await runNixTool('nix', ['--extra-experimental-features', 'nix-command', 'path-info', ...OFFLINE_OPTIONS, ...(recursive ? ['--recursive'] : []), '--json', ...storePaths]);
+async function registrationsOf(storePaths: readonly string[]): Promise<PathInfos> {
+  const run = await runNixTool('nix', ['--extra-experimental-features', 'nix-command', 'path-info', ...OFFLINE_OPTIONS, '--recursive', '--json', ...storePaths]);
   if (run.exitCode !== 0) {
     throw new NixStoreError(`Nix could not read the registration of ${describeList([...storePaths])}:\n${lastLines(run.stderr, 20)}`, run.stderr);
   }
@@ -216,7 +185,7 @@ export function hostStore(onBuildLine?: (line: string) => void): { realise: (ins
       if (installables.length === 0) return;
       const paths = await pathsOfInstallables(installables);
       // A query Nix refuses is left to the realise and the closure query to explain.
-      const found = paths && (await registrationsOf(paths, true).catch(() => null));
+      const found = paths && (await registrationsOf(paths).catch(() => null));
       if (found && found.invalid.length === 0) {
         known = found.registered;
         return;
@@ -233,6 +202,10 @@ export function hostStore(onBuildLine?: (line: string) => void): { realise: (ins
   };
 }
 
+/**
+ * One entry of the graph Nix writes for `exportReferencesGraph` into a structured-attrs
+ * builder's `.attrs.json` (Nix 2.8: also `closureSize`, and `ca` for content-addressed paths).
+ */
 export interface ExportedPathInfo {
   path: string;
   narHash: string;

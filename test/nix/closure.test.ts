@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { evaluateCallSite, instantiate } from '../../src/nix/evaluate.js';
 import { installablesOf } from '../../src/nix/serialized.js';
-import { closureOf, formatRegistration, hostStore, narHashOf, NixStoreError, parseRegistration, realise, type Closure } from '../../src/nix/closure.js';
+import { closureOf, formatRegistration, hostStore, narHashOf, NixStoreError, realise, type Closure } from '../../src/nix/closure.js';
+import { parseRegistration } from '../helpers/registration.js';
 import { PACKAGE_ROOT } from '../../src/package.js';
 import { removeTree } from '../../src/remove-tree.js';
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { closureFromInfos, derivationOutputs, formatRegistration, normalizeNarHash, parsePathInfo, parseRegistration } from '../../src/nix/closure.js';
+import { closureFromInfos, derivationOutputs, formatRegistration, normalizeNarHash, parsePathInfo } from '../../src/nix/closure.js';
+import { parseRegistration } from '../helpers/registration.js';
 
 const A = '/nix/store/wd0ys9snp82b5v5j4pgp5wfhnfjhl2vm-a';
 const B = '/nix/store/7adhpn10fjccdykc914hqrcg2yfilijx-b';
