@@ -11,7 +11,7 @@
  * refcount table and the refcount blocks, which are only known once the data is placed.
  * Format: qemu's docs/interop/qcow2.txt, "Compressed Clusters Descriptor".
  */
-import { closeSync, ftruncateSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, readSync, unlinkSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { DeflatePool, type DeflatedBatch } from './deflate-pool.js';
@@ -28,6 +28,7 @@ import {
   writeU64,
 } from './qcow2.js';
 import { storedRanges } from './sparse-copy.js';
+import { writeFully } from './write-fully.js';
 
 const C = QCOW2_CLUSTER_BYTES;
 /** Compressed descriptors count their data in 512-byte sectors. */
@@ -250,10 +251,6 @@ function readPadded(fd: number, buffer: Uint8Array, position: number, diskBytes:
     done += got;
   }
   buffer.fill(0, done, length);
-}
-
-function writeFully(fd: number, bytes: Uint8Array, position: number): void {
-  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
 }
 
 /** The L2 tables, L1 table, refcount table and blocks after the data (which ends before cluster `firstMetadataCluster`), then the header. */

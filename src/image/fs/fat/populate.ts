@@ -6,9 +6,10 @@
  * directory mkfs left (its volume label), and FAT32's FSInfo counts. One process instead
  * of a tool start-up per directory; file contents are streamed, never held whole.
  */
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { currentCancelSignal } from '../../../tools.js';
+import { writeFully } from '../../disk/write-fully.js';
 import type { TreeEntry } from '../tree.js';
 import { countFree, followChain, freeTailStart, linkRun, setFatEntry } from './allocation-table.js';
 import { clusterOffset, parseBootSector, type FatGeometry } from './boot-sector.js';
@@ -68,7 +69,7 @@ export async function populateFat(file: string, entries: readonly TreeEntry[], t
     const clusterOf = new Map<string, number>([...subdirectories, ...files].map((item, index) => [item.path, entryStarts[index]!]));
     for (const [index, length] of lengths.entries()) if (length > 0) linkRun(fat, geometry.fatType, starts[index]!, length);
     if (rootGrowth > 0) setFatEntry(fat, geometry.fatType, root.chain.at(-1)!, rootGrowthStart);
-    for (const offset of geometry.fatOffsets) writeAt(fd, offset, fat);
+    for (const offset of geometry.fatOffsets) writeFully(fd, fat, offset);
 
     for (const directory of directories) {
       const records = directoryRecords(directory, clusterOf, timeOf);
@@ -77,7 +78,7 @@ export async function populateFat(file: string, entries: readonly TreeEntry[], t
       } else {
         const self = clusterOf.get(directory.path)!;
         const bytes = directoryBytes(records, { self, parent: clusterOf.get(parentPath(directory.path)) ?? 0, time: timeOf(directory.entry) });
-        writeAt(fd, clusterOffset(geometry, self), padded(bytes, geometry.clusterBytes));
+        writeFully(fd, padded(bytes, geometry.clusterBytes), clusterOffset(geometry, self));
       }
     }
     if (geometry.fsInfoOffset !== null) updateFsInfo(fd, geometry.fsInfoOffset, countFree(fat, geometry.fatType, geometry.clusterCount), next < end ? next : 0xffffffff);
@@ -119,12 +120,12 @@ function writeRoot(fd: number, geometry: FatGeometry, root: ExistingRoot, record
   if (records.length === 0) return;
   const added = directoryBytes(records, null);
   if (geometry.fixedRoot) {
-    writeAt(fd, geometry.fixedRoot.offset + root.used.length, added);
+    writeFully(fd, added, geometry.fixedRoot.offset + root.used.length);
     return;
   }
   const whole = padded(Buffer.concat([root.used, added]), geometry.clusterBytes);
   const chain = [...root.chain, ...Array.from({ length: growth }, (_, index) => growthStart + index)];
-  chain.forEach((cluster, index) => writeAt(fd, clusterOffset(geometry, cluster), whole.subarray(index * geometry.clusterBytes, (index + 1) * geometry.clusterBytes)));
+  chain.forEach((cluster, index) => writeFully(fd, whole.subarray(index * geometry.clusterBytes, (index + 1) * geometry.clusterBytes), clusterOffset(geometry, cluster)));
 }
 
 /** FSInfo's free-cluster count and next-free hint, when the sector carries its signatures (else it is left as it is, which drivers then ignore). */
@@ -134,7 +135,7 @@ function updateFsInfo(fd: number, offset: number, free: number, nextFree: number
   const counts = Buffer.alloc(8);
   counts.writeUInt32LE(free, 0);
   counts.writeUInt32LE(nextFree, 4);
-  writeAt(fd, offset + 488, counts);
+  writeFully(fd, counts, offset + 488);
 }
 
 function copyFile(entry: TreeEntry, fd: number, offset: number): void {
@@ -145,7 +146,7 @@ function copyFile(entry: TreeEntry, fd: number, offset: number): void {
     while (copied < entry.size) {
       const read = readSync(source, chunk, 0, Math.min(chunk.length, entry.size - copied), copied);
       if (read === 0) break;
-      writeAt(fd, offset + copied, chunk.subarray(0, read));
+      writeFully(fd, chunk.subarray(0, read), offset + copied);
       copied += read;
     }
     if (copied !== entry.size || readSync(source, Buffer.alloc(1), 0, 1, copied) !== 0) {
@@ -170,8 +171,4 @@ function readAt(fd: number, offset: number, length: number): Buffer {
     done += read;
   }
   return bytes;
-}
-
-function writeAt(fd: number, offset: number, bytes: Buffer): void {
-  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, offset + done);
 }
