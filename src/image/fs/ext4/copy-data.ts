@@ -123,7 +123,7 @@ type FileCalls = Pick<typeof fs, 'openSync' | 'closeSync' | 'readSync' | 'writeS
  * from source text (eval), so it works the same from compiled JavaScript and from the
  * TypeScript sources tests run; hence the file calls and writeMapped come in as
  * arguments and nothing else from outside the function is used. `batchEnds[i]` is the
- * index of the first job after batch i.
+ * index of the first job after batch i; the nth claim takes batch `order[n]`.
  */
 function copyClaimedBatches(
   files: FileCalls,
@@ -132,6 +132,7 @@ function copyClaimedBatches(
   blockSize: number,
   table: CopyTable,
   batchEnds: readonly number[],
+  order: readonly number[],
   next: Int32Array,
   budgetBytes: number,
   buffer: Buffer,
@@ -141,8 +142,9 @@ function copyClaimedBatches(
   let copiedHere = 0;
   try {
     while (copiedHere < budgetBytes) {
-      const batch = Atomics.add(next, 0, 1);
-      if (batch >= batchEnds.length) return false;
+      const claim = Atomics.add(next, 0, 1);
+      if (claim >= order.length) return false;
+      const batch = order[claim]!;
       for (let index = batch === 0 ? 0 : batchEnds[batch - 1]!; index < batchEnds[batch]!; index++) {
         // The columns as copyTable writes them (JOB_COLUMNS = 5); see CopyTable.
         const row = 5 * index;
@@ -193,7 +195,7 @@ const COPY_CHUNK_BYTES = 1 << 20;
 
 const WORKER_SOURCE = `
 const { workerData: d } = require('node:worker_threads');
-(${copyClaimedBatches.toString()})(require('node:fs'), (${writeMapped.toString()}), d.target, d.blockSize, d.table, d.batchEnds, d.next, Infinity, Buffer.allocUnsafe(${COPY_CHUNK_BYTES}));
+(${copyClaimedBatches.toString()})(require('node:fs'), (${writeMapped.toString()}), d.target, d.blockSize, d.table, d.batchEnds, d.order, d.next, Infinity, Buffer.allocUnsafe(${COPY_CHUNK_BYTES}));
 `;
 
 /** Consecutive files of these sizes cut into batches of at least BATCH_BYTES; each entry is the end (exclusive) of one batch. */
@@ -210,6 +212,25 @@ export function batchEnds(sizes: ArrayLike<number>, batchBytes = BATCH_BYTES): n
   return ends;
 }
 
+/** The bytes of each batch, from the files' sizes and the batches' ends. */
+function batchBytes(ends: readonly number[], sizes: ArrayLike<number>): number[] {
+  return ends.map((end, batch) => {
+    let total = 0;
+    for (let index = batch === 0 ? 0 : ends[batch - 1]!; index < end; index++) total += sizes[index]!;
+    return total;
+  });
+}
+
+/**
+ * The order in which batches of these sizes are claimed: the largest first (longest
+ * processing time first), so that the copy ends on small batches and neither thread
+ * waits long for the other's last one, which a 40 MB file at the end made about 25 ms.
+ * Equal sizes keep disk order.
+ */
+export function claimOrder(bytes: readonly number[]): number[] {
+  return bytes.map((_, batch) => batch).sort((a, b) => bytes[b]! - bytes[a]! || a - b);
+}
+
 /** The sizes column of a table. */
 function sizesOf(table: CopyTable): Float64Array {
   return Float64Array.from({ length: table.count }, (_, index) => table.jobs[JOB_COLUMNS * index + 3]!);
@@ -220,29 +241,27 @@ export function startFileCopy(target: MappedTarget, blockSize: number, jobs: Ite
   const table = copyTable(jobs);
   const sizes = sizesOf(table);
   const ends = batchEnds(sizes);
+  const bytes = batchBytes(ends, sizes);
+  const order = claimOrder(bytes);
   const next = new Int32Array(new SharedArrayBuffer(4));
   const worker =
     ends.length > 1 && availableParallelism() > 1
-      ? new Worker(WORKER_SOURCE, { eval: true, workerData: { target, blockSize, table, batchEnds: ends, next }, resourceLimits: WORKER_LIMITS })
+      ? new Worker(WORKER_SOURCE, { eval: true, workerData: { target, blockSize, table, batchEnds: ends, order, next }, resourceLimits: WORKER_LIMITS })
       : null;
   const workerDone = worker ? finished(worker, signal) : Promise.resolve();
   // Observed here so that a worker failing while the main thread is busy is not an unhandled rejection; finish rethrows it.
   workerDone.catch(() => {});
   const progress = currentByteProgress();
-  // Bytes in the batches before each batch: what is copied, give or take the batches under way, once a batch is claimed.
+  // Bytes in the batches claimed before each claim: what is copied, give or take the batches under way, once a claim is made.
   const bytesBefore = [0];
-  ends.forEach((end, batch) => {
-    let bytes = bytesBefore[batch]!;
-    for (let index = batch === 0 ? 0 : ends[batch - 1]!; index < end; index++) bytes += sizes[index]!;
-    bytesBefore.push(bytes);
-  });
+  for (const batch of order) bytesBefore.push(bytesBefore.at(-1)! + bytes[batch]!);
   const totalBytes = bytesBefore.at(-1)!;
   const buffer = Buffer.allocUnsafe(COPY_CHUNK_BYTES);
   return {
     async finish() {
       try {
         signal?.throwIfAborted();
-        while (copyClaimedBatches(fs, writeMapped, target, blockSize, table, ends, next, MAIN_THREAD_SLICE_BYTES, buffer)) {
+        while (copyClaimedBatches(fs, writeMapped, target, blockSize, table, ends, order, next, MAIN_THREAD_SLICE_BYTES, buffer)) {
           progress?.(bytesBefore[Math.min(Atomics.load(next, 0), ends.length)]!, totalBytes);
           await nextTurn();
           signal?.throwIfAborted();

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { identityMap, type HostMap } from '../../../../src/image/disk/host-map.js';
-import { batchEnds, startFileCopy, type CopyJob } from '../../../../src/image/fs/ext4/copy-data.js';
+import { batchEnds, claimOrder, startFileCopy, type CopyJob } from '../../../../src/image/fs/ext4/copy-data.js';
 
 const BLOCK = 4096;
 const MiB = 1 << 20;
@@ -19,6 +19,18 @@ describe('batchEnds', () => {
     { sizes: [10, 10, 10], batch: 10, ends: [1, 2, 3] },
   ])('$sizes in batches of $batch bytes end at $ends', ({ sizes, batch, ends }) => {
     expect(batchEnds(sizes, batch)).toEqual(ends);
+  });
+});
+
+describe('claimOrder', () => {
+  it.each([
+    { bytes: [], order: [] },
+    { bytes: [8], order: [0] },
+    { bytes: [8, 40, 9], order: [1, 2, 0] },
+    { bytes: [8, 8, 8], order: [0, 1, 2] },
+    { bytes: [3, 40, 8, 40], order: [1, 3, 2, 0] },
+  ])('batches of $bytes bytes are claimed as $order', ({ bytes, order }) => {
+    expect(claimOrder(bytes)).toEqual(order);
   });
 });
 
