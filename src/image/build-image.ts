@@ -94,9 +94,11 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
     throw error;
   });
   // A full image's Nix database, made beside the staging and scan and then put in the
-  // staged root: both settled before the scratch folder goes.
+  // staged root, and the boot filesystems, made beside the root one: all settled before
+  // the scratch folder goes.
   let database: Promise<string> | undefined;
   let databaseInstalled: Promise<void> | undefined;
+  let bootFats = new Map<number, Promise<DiskPart>>();
   try {
     const rootDir = path.join(workDir, 'root');
     const storePaths = request.closure.paths.map((info) => info.path);
@@ -120,13 +122,14 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
       owners = await step(emit, 'stage', 'staging the system: contents, profiles', () => stageSystem(checked, options, rootDir));
       signal?.throwIfAborted();
     }
+    // Boot partitions lie where the final plan puts them, whatever the disk size: they come before the root.
+    const bootPlan = planImage(options, options.diskSize === 'auto' ? 1 : undefined);
     let installation: BootInstallation | null = null;
     if (system && mounts && options.installBootLoader) {
       const target: BootTarget = {
         partitionTableType: options.partitionTableType,
         mounts,
-        // The boot partitions lie where the final plan puts them, whatever the disk size.
-        table: planImage(options, options.diskSize === 'auto' ? 1 : undefined).table,
+        table: bootPlan.table,
         toplevel: system.toplevel,
         config: request.system!.config,
         deterministic: options.deterministic,
@@ -158,11 +161,13 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
     const { plan, pending } = await step(emit, 'populate', `${filesystem.readsGrafts ? 'formatting and planning' : 'writing'} the ${options.fsType} root filesystem`, async () => {
       // The tree is scanned once, here, for both sizing and filling: part of this step's time.
       const tree = filesystem.readsGrafts ? assignOwners(await scanTree(rootDir, storePaths, graftDir, databaseInstalled), owners) : undefined;
+      // The boot filesystems are made while the root one is sized, whose tools leave this thread idle.
+      bootFats = startBootFats(bootPlan, workDir, { mounts, installation });
       return createRootFilesystem(filesystem, tree ? { ...fsBuild, tree } : fsBuild, options, workDir);
     });
     signal?.throwIfAborted();
 
-    const parts = await step(emit, 'assemble', `laying out ${describeTable(plan)}`, () => diskParts(plan, pending, workDir, { mounts, installation }));
+    const parts = await step(emit, 'assemble', `laying out ${describeTable(plan)}`, () => diskParts(plan, pending, bootFats, installation?.diskWrites ?? []));
     signal?.throwIfAborted();
 
     const imagePath = path.join(output.tempDir, plan.imageFileName);
@@ -199,7 +204,7 @@ async function runPipeline(request: BuildImageRequest): Promise<BuiltImage> {
     await output.abort();
     throw error;
   } finally {
-    await Promise.allSettled([database, databaseInstalled]);
+    await Promise.allSettled([database, databaseInstalled, ...bootFats.values()]);
     // The staged tree holds the store's read-only directories.
     await removeTree(workDir);
   }
@@ -253,15 +258,54 @@ interface BootParts {
   installation: BootInstallation | null;
 }
 
+const BOOT_FAT_ROLES: ReadonlySet<string> = new Set(['esp', 'xbootldr', 'boot']);
+
+/**
+ * Starts making the FAT file of each boot partition in `plan` (any plan of the image:
+ * these partitions do not move with the disk size), by partition number. Each settles
+ * as a DiskPart whose data ranges are already read.
+ */
+function startBootFats(plan: ImagePlan, workDir: string, boot: BootParts): Map<number, Promise<DiskPart>> {
+  const fats = new Map<number, Promise<DiskPart>>();
+  for (const piece of assemblyPieces(plan)) {
+    if (piece.kind !== 'partition' || !BOOT_FAT_ROLES.has(piece.role!)) continue;
+    const made = bootFat(plan, piece, workDir, boot);
+    // Awaited by diskParts, or left when the build fails first; its file goes with the scratch folder.
+    made.catch(() => undefined);
+    fats.set(piece.partitionNumber!, made);
+  }
+  return fats;
+}
+
+async function bootFat(plan: ImagePlan, piece: ImagePiece, workDir: string, boot: BootParts): Promise<DiskPart> {
+  const { offsetBytes, sizeBytes } = piece;
+  const file = path.join(workDir, `partition-${piece.partitionNumber}-${piece.role}`);
+  // A full image names its boot filesystems before formatting them, for the loader.
+  const mount = boot.mounts?.find((m) => m.role === piece.role);
+  const installed = mount && boot.installation ? mountSourceDirs(boot.installation.treeDir, [mount]).get(mount.mountPoint)! : null;
+  await createBootFat({
+    output: file,
+    sizeBytes,
+    label: piece.role === 'esp' ? 'ESP' : 'BOOT',
+    volumeId: mount?.uuid ?? null,
+    deterministic: plan.options.deterministic,
+    epoch: DETERMINISTIC_EPOCH,
+    sourceDir: installed && (await isDirectory(installed)) ? installed : null,
+    partitionStartSector: offsetBytes / 512,
+  });
+  const part = filePart(offsetBytes, sizeBytes, file);
+  await part.ranges();
+  return part;
+}
+
 /** What goes on the disk, in disk order: table bytes, boot partitions, the root filesystem; gaps stay zeros unless a loader writes there. */
-async function diskParts(plan: ImagePlan, root: PendingFilesystem, workDir: string, boot: BootParts): Promise<DiskPart[]> {
+async function diskParts(plan: ImagePlan, root: PendingFilesystem, bootFats: ReadonlyMap<number, Promise<DiskPart>>, writes: readonly DiskWrite[]): Promise<DiskPart[]> {
   const tables = plan.table.kind === 'gpt' ? gptBytes(plan.table, plan.totalSectors) : undefined;
   const pieces = assemblyPieces(plan);
-  const writes = boot.installation?.diskWrites ?? [];
   assertWritesPlaced(pieces, writes);
   const parts: DiskPart[] = [];
   for (const piece of pieces) {
-    const part = await diskPart(plan, piece, root, workDir, tables, boot, writes);
+    const part = await diskPart(plan, piece, root, tables, bootFats, writes);
     if (part) parts.push(part);
   }
   return parts;
@@ -271,9 +315,8 @@ async function diskPart(
   plan: ImagePlan,
   piece: ImagePiece,
   root: PendingFilesystem,
-  workDir: string,
   tables: { primary: Buffer; backup: Buffer } | undefined,
-  boot: BootParts,
+  bootFats: ReadonlyMap<number, Promise<DiskPart>>,
   writes: readonly DiskWrite[],
 ): Promise<DiskPart | null> {
   const { offsetBytes, sizeBytes } = piece;
@@ -288,29 +331,21 @@ async function diskPart(
       return bytesPart(offsetBytes, sizeBytes, tables!.backup);
     case 'zero':
       return bytesOrNothing(null);
-    case 'partition':
+    case 'partition': {
       if (piece.role === 'root') {
         return { offsetBytes, sizeBytes, ranges: () => root.ranges(), writeTo: (target) => root.fill(target) };
       }
-      if (piece.role === 'esp' || piece.role === 'xbootldr' || piece.role === 'boot') {
-        const file = path.join(workDir, `partition-${piece.partitionNumber}-${piece.role}`);
-        // A full image names its boot filesystems before formatting them, for the loader.
-        const mount = boot.mounts?.find((m) => m.role === piece.role);
-        const installed = mount && boot.installation ? mountSourceDirs(boot.installation.treeDir, [mount]).get(mount.mountPoint)! : null;
-        await createBootFat({
-          output: file,
-          sizeBytes,
-          label: piece.role === 'esp' ? 'ESP' : 'BOOT',
-          volumeId: mount?.uuid ?? null,
-          deterministic: plan.options.deterministic,
-          epoch: DETERMINISTIC_EPOCH,
-          sourceDir: installed && (await isDirectory(installed)) ? installed : null,
-          partitionStartSector: offsetBytes / 512,
-        });
-        return filePart(offsetBytes, sizeBytes, file);
+      const fat = bootFats.get(piece.partitionNumber!);
+      if (fat) {
+        const part = await fat;
+        if (part.offsetBytes !== offsetBytes || part.sizeBytes !== sizeBytes) {
+          throw new Error(`internal: boot partition ${piece.partitionNumber} moved with the disk size (${part.offsetBytes}+${part.sizeBytes} → ${offsetBytes}+${sizeBytes})`);
+        }
+        return part;
       }
       // The BIOS boot partition: GRUB's core image when a loader put it there, else zeros.
       return bytesOrNothing(null);
+    }
   }
 }
 
