@@ -11,7 +11,7 @@ import { valueFromJson, valueToJson } from './analysis/from-json.js';
 import { toImageOptions } from './analysis/to-options.js';
 import type { Attr } from './analysis/value.js';
 import { step, type EventSink } from './events.js';
-import { buildImage, type BuildImageRequest, type BuiltImage } from './image/build-image.js';
+import type { BuildImageRequest, BuiltImage } from './image/build-image.js';
 import type { Compression } from './image/convert.js';
 import { OutputDir } from './image/output-dir.js';
 import { hostStore, type Closure } from './nix/closure.js';
@@ -24,6 +24,15 @@ import {
 } from './nix/serialized.js';
 import { stopToolsOn } from './tools.js';
 import { NO_RANGE } from './syntax/range.js';
+
+/**
+ * The image pipeline's code, loaded on first use and shared after: `nixdisk build`
+ * starts loading it while Nix evaluates, when compiling it (some 20 ms) costs no time.
+ */
+let pipeline: Promise<typeof import('./image/build-image.js')> | undefined;
+function imagePipeline(): Promise<typeof import('./image/build-image.js')> {
+  return (pipeline ??= import('./image/build-image.js'));
+}
 
 export interface BuildRequest extends EvaluateRequest {
   /** `file` is a flake installable (`DIR#nixosConfigurations.HOST.config.system.build.NAME`), its nixpkgs the named input. */
@@ -56,6 +65,7 @@ async function evaluateAndBuild(request: BuildRequest): Promise<BuiltImage & { w
   const started = performance.now();
   // Before any Nix work: a refused output folder should not cost a realise first.
   await OutputDir.assertReplaceable(request.outDir);
+  imagePipeline().catch(() => undefined);
   const { args: call } = await step(emit, 'evaluate', `evaluating ${request.file}${request.attr ? ` -A ${request.attr}` : ''}`, async () => {
     const evaluated = request.flake
       ? await evaluateFlakeCall({ installable: request.file, nixpkgsInput: request.flake.nixpkgsInput, cwd: request.cwd })
@@ -139,6 +149,7 @@ export async function buildEvaluatedCall(call: SerializedCall, build: EvaluatedC
     config: (call.arguments.config ?? {}) as Record<string, unknown>,
   };
   const { file: _file, origin: _origin, storePaths: _storePaths, started: _started, ...request } = build;
+  const { buildImage } = await imagePipeline();
   const built = await buildImage({ ...request, options, closure, system });
   emit({ type: 'done', outDir: built.outDir, image: built.imagePath, seconds: (performance.now() - started) / 1000 });
   return { ...built, warnings: diagnostics.filter((d) => d.severity !== 'error') };

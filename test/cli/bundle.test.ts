@@ -50,10 +50,18 @@ describe('the bundle loads each command\'s code when it runs', () => {
     expect(modules.filter((module) => COMMAND_WORK.test(module))).toEqual([]);
   });
 
-  it('build: the image pipeline and Nix, not the language server', () => {
-    const modules = modulesIn(staticClosure(chunkImportedFor('src/build.ts')));
-    expect(modules).toEqual(expect.arrayContaining(['src/build.ts', 'src/image/build-image.ts', 'src/nix/evaluate.ts']));
-    expect(modules.filter((module) => /^(src\/lsp\/|node_modules\/vscode-)/.test(module))).toEqual([]);
+  it('build: Nix first, the image pipeline through an import() of its own (loaded while Nix evaluates), not the language server', () => {
+    const buildFiles = staticClosure(chunkImportedFor('src/build.ts'));
+    const modules = modulesIn(buildFiles);
+    expect(modules).toEqual(expect.arrayContaining(['src/build.ts', 'src/nix/evaluate.ts']));
+    expect(modules).not.toContain('src/image/build-image.ts');
+    const pipelineChunks = buildFiles.flatMap((file) =>
+      [...readFileSync(file, 'utf8').matchAll(/import\("(\.\/build-image-[A-Z0-9]+\.js)"\)/g)].map(([, chunk]) => path.resolve(path.dirname(file), chunk!)),
+    );
+    expect(pipelineChunks).toHaveLength(1);
+    const pipeline = modulesIn(staticClosure(pipelineChunks[0]!));
+    expect(pipeline).toContain('src/image/build-image.ts');
+    expect([...modules, ...pipeline].filter((module) => /^(src\/lsp\/|node_modules\/vscode-)/.test(module))).toEqual([]);
   });
 
   it('check: the analysis, not the image pipeline', () => {
