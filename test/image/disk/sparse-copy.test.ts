@@ -22,6 +22,22 @@ describe('filefragExtents', () => {
       [65536 * 512, 65544 * 512],
     ]);
   });
+  it('leaves out unwritten extents, which read as zeros (the journal mke2fs reserves)', () => {
+    const output = `File size of t.fs is 1258291200 (2457600 blocks of 512 bytes)
+ ext:     logical_offset:        physical_offset: length:   expected: flags:
+   0:        0..    1215:  453001216.. 453002431:   1216:
+   1:  1048576.. 1048583:  453050368.. 453050375:      8:  453296128:
+   2:  1048584.. 1114111:  453050376.. 453115903:  65528:             unwritten
+   3:  1310720.. 1310735:  453115904.. 453115919:     16:
+   4:  2457472.. 2457599:  452989056.. 452989183:    128:  453246848: last,unwritten,eof
+t.fs: 5 extents found
+`;
+    expect(filefragExtents(output)).toEqual([
+      [0, 1216 * 512],
+      [1048576 * 512, 1048584 * 512],
+      [1310720 * 512, 1310736 * 512],
+    ]);
+  });
   it('no extents: a file of holes', () => {
     expect(filefragExtents('Filesystem type is: ef53\nx.img: 0 extents found\n')).toEqual([]);
   });
