@@ -194,9 +194,39 @@ const WORKER_LIMITS = { maxYoungGenerationSizeMb: 4 };
 const COPY_CHUNK_BYTES = 1 << 20;
 
 const WORKER_SOURCE = `
-const { workerData: d } = require('node:worker_threads');
-(${copyClaimedBatches.toString()})(require('node:fs'), (${writeMapped.toString()}), d.target, d.blockSize, d.table, d.batchEnds, d.order, d.next, Infinity, Buffer.allocUnsafe(${COPY_CHUNK_BYTES}));
+const { parentPort } = require('node:worker_threads');
+parentPort.once('message', (d) => {
+  parentPort.close();
+  (${copyClaimedBatches.toString()})(require('node:fs'), (${writeMapped.toString()}), d.target, d.blockSize, d.table, d.batchEnds, d.order, d.next, Infinity, Buffer.allocUnsafe(${COPY_CHUNK_BYTES}));
+});
 `;
+
+/** A copy thread started ahead of its copy; unreferenced, it keeps no process alive. */
+let spareThread: Worker | undefined;
+
+/**
+ * Starts a copy thread now, for the next startFileCopy: a thread takes some 75 ms of a
+ * core to start, which is better spent while the layout is planned (when the other core
+ * is idle) than once the copy is due.
+ */
+export function startCopyThread(): void {
+  if (spareThread || availableParallelism() < 2) return;
+  const thread = new Worker(WORKER_SOURCE, { eval: true, resourceLimits: WORKER_LIMITS });
+  thread.unref();
+  // A spare that fails is dropped; the next copy starts a thread of its own.
+  thread.once('error', () => {
+    if (spareThread === thread) spareThread = undefined;
+  });
+  spareThread = thread;
+}
+
+/** The spare thread, or a new one; referenced, as it now holds work. */
+function copyThread(): Worker {
+  const thread = spareThread ?? new Worker(WORKER_SOURCE, { eval: true, resourceLimits: WORKER_LIMITS });
+  spareThread = undefined;
+  thread.ref();
+  return thread;
+}
 
 /** Consecutive files of these sizes cut into batches of at least BATCH_BYTES; each entry is the end (exclusive) of one batch. */
 export function batchEnds(sizes: ArrayLike<number>, batchBytes = BATCH_BYTES): number[] {
@@ -244,10 +274,9 @@ export function startFileCopy(target: MappedTarget, blockSize: number, jobs: Ite
   const bytes = batchBytes(ends, sizes);
   const order = claimOrder(bytes);
   const next = new Int32Array(new SharedArrayBuffer(4));
-  const worker =
-    ends.length > 1 && availableParallelism() > 1
-      ? new Worker(WORKER_SOURCE, { eval: true, workerData: { target, blockSize, table, batchEnds: ends, order, next }, resourceLimits: WORKER_LIMITS })
-      : null;
+  const worker = ends.length > 1 && availableParallelism() > 1 ? copyThread() : null;
+  // The table and the counter are shared memory: both threads see the same bytes.
+  worker?.postMessage({ target, blockSize, table, batchEnds: ends, order, next });
   const workerDone = worker ? finished(worker, signal) : Promise.resolve();
   // Observed here so that a worker failing while the main thread is busy is not an unhandled rejection; finish rethrows it.
   workerDone.catch(() => {});

@@ -17,7 +17,7 @@ import { mergedRanges, writeMapped, type ByteRange, type HostMap, type MappedTar
 import { copyRanges, dataRanges } from '../../disk/sparse-copy.js';
 import type { TreeEntry } from '../tree.js';
 import { planPopulation, plannedInode, plannedInodes, ROOT_INODE, FAST_SYMLINK_MAX, type ExistingRoot, type FreeSpace, type PlannedInode, type Population, type Runs } from './allocate.js';
-import { startFileCopy, type CopyJob, type FileCopy } from './copy-data.js';
+import { startCopyThread, startFileCopy, type CopyJob, type FileCopy } from './copy-data.js';
 import { crc32c } from './crc32c.js';
 import {
   GROUP_FLAG,
@@ -255,6 +255,8 @@ export interface Ext4Layout {
 export async function layOutExt4(image: string, tree: readonly TreeEntry[], env?: Record<string, string>): Promise<Ext4Layout> {
   const { stdout } = await runTool('dumpe2fs', [image], { env });
   const free = freeSpaceFromDumpe2fs(stdout);
+  // The plan takes this thread for a while, and the copy that follows needs a second one.
+  startCopyThread();
   return withFilesystem(image, (fs) => {
     const { root, mode: rootMode } = existingRoot(fs);
     const { blockSize, blocksCount, freeBlocks } = fs.superblock;
