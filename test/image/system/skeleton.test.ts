@@ -69,7 +69,7 @@ describe('imageMounts (FACTS §6.5)', () => {
 
 describe('pinRegistrationTimesSql', () => {
   it('sets every row', () => {
-    expect(pinRegistrationTimesSql(1)).toBe('UPDATE ValidPaths SET registrationTime = 1;');
+    expect(pinRegistrationTimesSql(1)).toBe('PRAGMA synchronous = OFF; UPDATE ValidPaths SET registrationTime = 1;');
     expect(() => pinRegistrationTimesSql(1.5)).toThrow();
   });
 });
