@@ -84,7 +84,7 @@ try {
       if (route !== 'substitute') throw new Error('took the ' + route + ' route');
       console.log((performance.now() - started) / 1000);`], { cwd: root, encoding: 'utf8' }))));
     const plain = seconds('nix-instantiate', ['<nixpkgs/nixos>', '-A', 'config.system.build.qcow', ...common, '--option', 'substituters', ''], root);
-    const shim = seconds('nix-instantiate', evaluationArguments({ file: '<nixpkgs/nixos>', attr: 'config.system.build.qcow', args: [], argstrs: [], includes: common.filter((_, i) => i % 2 === 1) }, root), root);
+    const shim = seconds('nix-instantiate', evaluationArguments({ file: '<nixpkgs/nixos>', attr: 'config.system.build.qcow', args: [], argstrs: [], includes: common.filter((_, i) => i % 2 === 1) }, root, { lookUpNixpkgs: false }), root);
     const layout = shared ? `${MODULES} modules each importing one shared file` : `${MODULES} modules, each file imported once`;
     console.log(
       `${layout}: plain nix-instantiate ${plain.toFixed(2)} s; scopedImport shim ${shim.toFixed(2)} s (×${(shim / plain).toFixed(2)}); ` +

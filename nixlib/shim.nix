@@ -35,6 +35,11 @@
   # false: the file is read with plain `import` (Nix caches each file) and calls are
   # recorded only where a substituted nixpkgs (src/nix/substitute.ts) puts the recorder.
 , intercept ? true
+  # nixdisk's stand-in nixpkgs, when `<nixpkgs>` is to be looked up first: if the search
+  # path names another nixpkgs (one with nixos/lib/make-disk-image.nix), `call` is
+  # `{ nixpkgsOnSearchPath = <its path>; }` and the file is not read, so that
+  # evaluate.ts evaluates it against a substitute of that nixpkgs instead.
+, standInNixpkgs ? null
 }:
 { ... }@autoArgs:
 let
@@ -125,7 +130,18 @@ let
       inside = if builtins.isAttrs selected then callsInside selected else [ ];
       hint = if inside == [ ] then "" else "; it holds make-disk-image calls at: ${listNames inside} (choose one with -A)";
     in throw "nixdisk: ${describePath attrPath} is not a make-disk-image call (it is ${describe selected})${hint}";
+
+  # The stand-in is on the search path after the user's entries, so `<nixpkgs>` always
+  # resolves; it is another nixpkgs when it resolves elsewhere.
+  nixpkgsOnSearchPath =
+    if standInNixpkgs == null then null
+    else
+      let found = toString (builtins.findFile builtins.nixPath "nixpkgs");
+      in if found != standInNixpkgs && builtins.pathExists (found + "/nixos/lib/make-disk-image.nix") then found else null;
 in
 {
-  call = if isCall selected then selected.${callMarker} else notACall;
+  call =
+    if nixpkgsOnSearchPath != null then { inherit nixpkgsOnSearchPath; }
+    else if isCall selected then selected.${callMarker}
+    else notACall;
 }

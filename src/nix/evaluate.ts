@@ -2,7 +2,6 @@ import { mkdtemp, realpath, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../package.js';
-import { currentCancelSignal, stopToolsOn } from '../tools.js';
 import { OFFLINE_OPTIONS, runNixTool, type NixRun } from './run.js';
 import { substituteNixpkgs } from './substitute.js';
 import type { SerializedCall } from './serialized.js';
@@ -93,17 +92,26 @@ export function isSearchPathForm(file: string): boolean {
 }
 
 /**
+ * How one evaluation goes: every import intercepted, first looking `<nixpkgs>` up (a
+ * nixpkgs on the search path ends the evaluation with its path); every import
+ * intercepted without that; or plain imports with `<nixpkgs>` pointing at a substitute.
+ */
+export type EvaluationRoute = { lookUpNixpkgs: true } | { lookUpNixpkgs: false } | { substitutedNixpkgs: string };
+
+/**
  * The nix-instantiate command line that evaluates one call site through the shim: every
  * import intercepted, or, given a substituted nixpkgs, plain imports with `<nixpkgs>`
  * pointing at the substitute (searched before the user's -I entries).
  */
-export function evaluationArguments(request: EvaluateRequest, cwd: string, substitutedNixpkgs?: string): string[] {
+export function evaluationArguments(request: EvaluateRequest, cwd: string, route: EvaluationRoute): string[] {
   const file = isSearchPathForm(request.file) ? request.file : nixStringLiteral(path.resolve(cwd, request.file));
   const attrPath = parseAttrPath(request.attr ?? '');
+  const substitutedNixpkgs = 'substitutedNixpkgs' in route ? route.substitutedNixpkgs : undefined;
+  const lookUp = 'lookUpNixpkgs' in route && route.lookUpNixpkgs ? ` standInNixpkgs = ${nixStringLiteral(STAND_IN_NIXPKGS)};` : '';
   const expr =
     `import ${nixStringLiteral(SHIM)} { file = ${file}; ` +
     `attrPath = builtins.fromJSON ${nixStringLiteral(JSON.stringify(attrPath))}; ` +
-    `intercept = ${substitutedNixpkgs ? 'false' : 'true'}; }`;
+    `intercept = ${substitutedNixpkgs ? 'false' : 'true'};${lookUp} }`;
   return [
     '--eval',
     '--strict',
@@ -141,29 +149,36 @@ function isSerializedCall(value: unknown): value is SerializedCall {
  */
 export async function evaluateCallSite(request: EvaluateRequest): Promise<{ args: SerializedCall; route: 'substitute' | 'shim' }> {
   const cwd = request.cwd ?? process.cwd();
-  const shimArguments = evaluationArguments(request, cwd);
-  // Looking nixpkgs up costs a Nix start-up; when there is none, the shim's evaluation
-  // is what follows, so it starts alongside and only waits for the answer, and it stops
-  // when the answer is a nixpkgs to substitute (its evaluation would be thrown away).
-  const shimStopped = new AbortController();
-  const outer = currentCancelSignal();
-  const stopShim = () => shimStopped.abort(outer?.reason);
-  outer?.addEventListener('abort', stopShim, { once: true });
-  const shim = stopToolsOn(shimStopped.signal, () => runNixTool('nix-instantiate', shimArguments, { cwd }));
-  // Its rejection, once stopped, is expected and never awaited.
-  shim.catch(() => undefined);
-  try {
-    const nixpkgs = await nixpkgsOnSearchPath(request.includes, cwd);
-    if (nixpkgs) {
-      shimStopped.abort();
-      const substituted = await evaluateWithSubstitute(request, cwd, nixpkgs);
-      if (substituted) return { args: substituted, route: 'substitute' };
-      return { args: parseCallOutput(await runNixTool('nix-instantiate', shimArguments, { cwd }), request), route: 'shim' };
-    }
-    return { args: parseCallOutput(await shim, request), route: 'shim' };
-  } finally {
-    outer?.removeEventListener('abort', stopShim);
+  // One Nix start-up for the usual case: the shim looks `<nixpkgs>` up before anything
+  // else, and either evaluates the call (no nixpkgs but nixdisk's stand-in) or stops at
+  // once with the nixpkgs it found, to be substituted. A second nix-instantiate for the
+  // lookup, running beside, slowed the evaluation it ran beside by about 65 ms.
+  const first = await runNixTool('nix-instantiate', evaluationArguments(request, cwd, { lookUpNixpkgs: true }), { cwd });
+  const shim = () => runNixTool('nix-instantiate', evaluationArguments(request, cwd, { lookUpNixpkgs: false }), { cwd });
+  // A failure may be the lookup's own (a search-path entry Nix cannot fetch offline),
+  // which must not fail a file that never names <nixpkgs>: the shim alone decides.
+  if (first.exitCode !== 0) return { args: parseCallOutput(await shim(), request), route: 'shim' };
+  const found = nixpkgsFoundBy(first.stdout);
+  if (found === undefined) return { args: parseCallOutput(first, request), route: 'shim' };
+  const nixpkgs = await usableNixpkgs(found);
+  if (nixpkgs) {
+    const substituted = await evaluateWithSubstitute(request, cwd, nixpkgs);
+    if (substituted) return { args: substituted, route: 'substitute' };
   }
+  return { args: parseCallOutput(await shim(), request), route: 'shim' };
+}
+
+/** The nixpkgs path the shim's lookup stopped at, from its output; undefined when it evaluated the call. */
+function nixpkgsFoundBy(stdout: string): string | undefined {
+  try {
+    const parsed: unknown = JSON.parse(stdout);
+    if (typeof parsed === 'object' && parsed !== null && typeof (parsed as Record<string, unknown>).nixpkgsOnSearchPath === 'string') {
+      return (parsed as { nixpkgsOnSearchPath: string }).nixpkgsOnSearchPath;
+    }
+  } catch {
+    // Not JSON: parseCallOutput says so.
+  }
+  return undefined;
 }
 
 /** The call evaluated against a substitute of `nixpkgs`, or null when the file's call does not go through it. */
@@ -172,7 +187,7 @@ async function evaluateWithSubstitute(request: EvaluateRequest, cwd: string, nix
   try {
     const substitute = path.join(work, 'nixpkgs');
     await substituteNixpkgs(nixpkgs, substitute, 'link');
-    const run = await runNixTool('nix-instantiate', evaluationArguments(request, cwd, substitute), { cwd });
+    const run = await runNixTool('nix-instantiate', evaluationArguments(request, cwd, { substitutedNixpkgs: substitute }), { cwd });
     if (run.exitCode !== 0 && /is not a make-disk-image call/.test(run.stderr)) return null;
     return parseCallOutput(run, request);
   } finally {
@@ -198,15 +213,14 @@ function parseCallOutput(run: NixRun, request: EvaluateRequest): SerializedCall 
 }
 
 /**
- * The nixpkgs `<nixpkgs>` names with the user's -I entries and NIX_PATH, when it is one
- * (it holds nixos/lib/make-disk-image.nix) and not nixdisk's own stand-in.
+ * `found` (what `<nixpkgs>` names with the user's -I entries and NIX_PATH) when it is a
+ * nixpkgs to substitute: it holds nixos/lib/make-disk-image.nix and is not nixdisk's own
+ * stand-in under another name.
  */
-async function nixpkgsOnSearchPath(includes: string[], cwd: string): Promise<string | undefined> {
-  const run = await runNixTool('nix-instantiate', [...includes.flatMap((entry) => ['-I', entry]), '--find-file', 'nixpkgs'], { cwd });
-  if (run.exitCode !== 0) return undefined;
-  const found = await realpath(run.stdout.trim()).catch(() => undefined);
-  if (!found || found === (await realpath(STAND_IN_NIXPKGS))) return undefined;
-  return (await stat(path.join(found, 'nixos', 'lib', 'make-disk-image.nix')).catch(() => undefined))?.isFile() ? found : undefined;
+async function usableNixpkgs(found: string): Promise<string | undefined> {
+  const real = await realpath(found).catch(() => undefined);
+  if (!real || real === (await realpath(STAND_IN_NIXPKGS))) return undefined;
+  return (await stat(path.join(real, 'nixos', 'lib', 'make-disk-image.nix')).catch(() => undefined))?.isFile() ? real : undefined;
 }
 
 /**
