@@ -335,16 +335,15 @@ async function diskPart(
       if (piece.role === 'root') {
         return { offsetBytes, sizeBytes, ranges: () => root.ranges(), writeTo: (target) => root.fill(target) };
       }
-      const fat = bootFats.get(piece.partitionNumber!);
-      if (fat) {
-        const part = await fat;
-        if (part.offsetBytes !== offsetBytes || part.sizeBytes !== sizeBytes) {
-          throw new Error(`internal: boot partition ${piece.partitionNumber} moved with the disk size (${part.offsetBytes}+${part.sizeBytes} → ${offsetBytes}+${sizeBytes})`);
-        }
-        return part;
+      if (!BOOT_FAT_ROLES.has(piece.role!)) {
+        // The BIOS boot partition: GRUB's core image when a loader put it there, else zeros.
+        return bytesOrNothing(null);
       }
-      // The BIOS boot partition: GRUB's core image when a loader put it there, else zeros.
-      return bytesOrNothing(null);
+      const part = await bootFats.get(piece.partitionNumber!);
+      if (part?.offsetBytes !== offsetBytes || part.sizeBytes !== sizeBytes) {
+        throw new Error(`internal: boot partition ${piece.partitionNumber} is not where the plan without the root's size put it`);
+      }
+      return part;
     }
   }
 }

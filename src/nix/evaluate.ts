@@ -99,9 +99,8 @@ export function isSearchPathForm(file: string): boolean {
 export type EvaluationRoute = { lookUpNixpkgs: true } | { lookUpNixpkgs: false } | { substitutedNixpkgs: string };
 
 /**
- * The nix-instantiate command line that evaluates one call site through the shim: every
- * import intercepted, or, given a substituted nixpkgs, plain imports with `<nixpkgs>`
- * pointing at the substitute (searched before the user's -I entries).
+ * The nix-instantiate command line that evaluates one call site through the shim, by
+ * `route`; a substituted nixpkgs is searched before the user's -I entries.
  */
 export function evaluationArguments(request: EvaluateRequest, cwd: string, route: EvaluationRoute): string[] {
   const file = isSearchPathForm(request.file) ? request.file : nixStringLiteral(path.resolve(cwd, request.file));
